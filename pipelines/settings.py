@@ -1,0 +1,45 @@
+"""Where things live and which environment variables steer a run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = PROJECT_ROOT / "sql"
+INDICATORS_DIR = Path(os.environ.get("KVALITET_INDICATORS_DIR", PROJECT_ROOT / "indicators"))
+SAMPLE_INPUT_DIR = PROJECT_ROOT / "sample_data" / "input"
+
+PSEUDONYM_KEY_ENV = "KVALITET_PSEUDONYM_KEY"
+WAREHOUSE_ENV = "KVALITET_WAREHOUSE"
+WAREHOUSE_FILE_NAME = "kvalitet.duckdb"
+
+# The throw-away key the bundled demo uses; never valid for real data.
+DEMO_PSEUDONYM_KEY = "kvalitet-demo-key-not-for-real-data"
+
+
+def default_warehouse(output_dir: Path | None = None) -> Path:
+    """The environment wins; else the run's output folder; else ./kvalitet_output."""
+    if os.environ.get(WAREHOUSE_ENV):
+        return Path(os.environ[WAREHOUSE_ENV])
+    return (output_dir or Path("kvalitet_output")) / WAREHOUSE_FILE_NAME
+
+
+class MissingPseudonymKey(RuntimeError):
+    """A run on real data without a pseudonymisation secret must not start."""
+
+
+def pseudonym_key(allow_demo: bool = False) -> bytes:
+    key = os.environ.get(PSEUDONYM_KEY_ENV, "")
+    if key:
+        if len(key) < 16:
+            raise MissingPseudonymKey(
+                f"{PSEUDONYM_KEY_ENV} is shorter than 16 characters; use a long random secret."
+            )
+        return key.encode("utf-8")
+    if allow_demo:
+        return DEMO_PSEUDONYM_KEY.encode("utf-8")
+    raise MissingPseudonymKey(
+        f"Set {PSEUDONYM_KEY_ENV} to the pseudonymisation secret before running on real "
+        "extracts (the bundled demo is the only run that may use a throw-away key)."
+    )

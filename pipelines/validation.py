@@ -1,0 +1,96 @@
+"""Split an extract into rows that load and rows that go to quarantine, and say why.
+
+Pandera runs every contract rule at once (``lazy=True``); its failure cases give
+the row position, column and rule. The value shown is the delivered text,
+except that anything shaped like a CPR number is never shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.errors
+import polars as pl
+
+from pipelines import cpr as cpr_rules
+from pipelines.extract_reader import ROW_NUMBER, RawExtract
+from schemas.columns import ExtractSchema, ValidationContext, raw
+
+HIDDEN_CPR = "<cpr hidden>"
+QUARANTINE_COLUMNS = {
+    "row_number": pl.Int64, "column_name": pl.String, "rule": pl.String, "value": pl.String,
+    "record_id": pl.String, "hospital_code": pl.String, "municipality_code": pl.String,
+}
+
+
+@dataclass
+class ValidatedExtract:
+    valid: pl.DataFrame  # typed rows that pass every rule, with __row_number
+    quarantine: pl.DataFrame  # one row per broken rule (QUARANTINE_COLUMNS)
+    rows_quarantined: int
+
+
+def shown(value: pl.Expr, column: pl.Expr) -> pl.Expr:
+    """The offending value as a report may show it: CPR numbers never."""
+    return (pl.when((column == "cpr") | value.str.contains(cpr_rules.CPR_LIKE))
+            .then(pl.lit(HIDDEN_CPR)).otherwise(value))
+
+
+def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationContext
+             ) -> ValidatedExtract:
+    typed = schema.typed(extract.rows).with_columns(extract.rows[ROW_NUMBER])
+    try:
+        schema.pandera(context).validate(typed, lazy=True)
+        failures = pl.DataFrame(schema={"index": pl.Int64, "column": pl.String,
+                                        "check": pl.String})
+    except pandera.errors.SchemaErrors as errors:
+        failures = errors.failure_cases.select(
+            pl.col("index").cast(pl.Int64), "column", "check")
+        if failures["index"].null_count():
+            problems = failures.filter(pl.col("index").is_null())
+            raise RuntimeError(f"schema-level validation failure in {extract.path.name}: "
+                               f"{problems.to_dicts()}")
+    failures = failures.unique().sort("index", "column", "check")
+
+    unit_columns = [c for c in ("record_id", "hospital_code", "municipality_code")
+                    if c in schema.names]
+    context_columns = typed.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), ROW_NUMBER,
+        *[pl.col(raw(c)).alias(c) for c in unit_columns],
+    )
+    value_lookup = typed.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), *[raw(c) for c in schema.names]
+    ).unpivot(index="index", variable_name="column", value_name="value").with_columns(
+        pl.col("column").str.strip_prefix("__raw__"))
+    broken = (
+        failures.join(value_lookup, on=["index", "column"], how="left")
+        .join(context_columns, on="index", how="left")
+        .select(
+            pl.col(ROW_NUMBER).alias("row_number"),
+            pl.col("column").alias("column_name"),
+            pl.col("check").alias("rule"),
+            shown(pl.col("value"), pl.col("column")).alias("value"),
+            *[shown(pl.col(c), pl.lit(c)).alias(c) if c == "record_id" else pl.col(c)
+              for c in unit_columns],
+        )
+    )
+    ragged = pl.DataFrame(
+        {"row_number": [r for r, _ in extract.ragged_rows],
+         "rule": ["field_count"] * len(extract.ragged_rows),
+         "value": [f"{n} fields, header has {len(extract.rows.columns) - 1}"
+                   for _, n in extract.ragged_rows]},
+        schema={"row_number": pl.Int64, "rule": pl.String, "value": pl.String},
+    )
+    quarantine = pl.concat(
+        [broken.with_columns(pl.col(c).cast(t) for c, t in QUARANTINE_COLUMNS.items()
+                             if c in broken.columns),
+         ragged], how="diagonal_relaxed",
+    ).select([pl.col(c).cast(t) if c in ragged.columns or c in broken.columns
+              else pl.lit(None, t).alias(c) for c, t in QUARANTINE_COLUMNS.items()]
+    ).sort("row_number", "column_name", nulls_last=False)
+
+    bad_positions = failures["index"].unique()
+    valid = typed.filter(~pl.int_range(pl.len(), dtype=pl.Int64).is_in(bad_positions.implode()))
+    valid = valid.select([ROW_NUMBER, *schema.names])
+    return ValidatedExtract(valid=valid, quarantine=quarantine,
+                            rows_quarantined=bad_positions.len() + len(extract.ragged_rows))

@@ -1,0 +1,36 @@
+"""The DuckDB warehouse: opened in one place, shaped only by the files in sql/."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from pipelines.settings import SQL_DIR
+
+
+def sql_files(folder: str) -> list[Path]:
+    return sorted((SQL_DIR / folder).glob("*.sql"))
+
+
+def apply_sql(con: duckdb.DuckDBPyConnection, folder: str) -> None:
+    for path in sql_files(folder):
+        con.execute(path.read_text(encoding="utf-8"))
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse file, its tables and views created if new."""
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}; run 'kvalitet ingest' first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            for folder in ("warehouse", "current", "results"):
+                apply_sql(con, folder)
+        yield con
+    finally:
+        con.close()

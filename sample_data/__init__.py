@@ -1,0 +1,1 @@
+"""Synthetic registry extracts: the committed demo input and the benchmark generator."""

@@ -1,0 +1,219 @@
+"""Column kinds of the data contract and the Pandera checks each kind carries.
+
+An extract arrives as text. Validation runs on a *typed* frame in which every
+column ``c`` sits beside its trimmed text ``__raw__c``, so a check can tell
+"empty" from "present but not a date" and the quarantine can show the value as
+it was delivered. Every check is vectorised and named after the contract rule
+it enforces; that name is the ``rule`` a quarantined row carries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandera.polars as pa
+import polars as pl
+from pandera.api.polars.types import PolarsData
+
+from pipelines import cpr as cpr_rules
+
+Kind = Literal["string", "integer", "date", "datetime", "answer", "code", "cpr"]
+
+ANSWERS = ("ja", "nej", "uoplyst")
+DATE_SHAPE = r"^\d{4}-\d{2}-\d{2}$"
+DATETIME_SHAPE = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$"
+
+RULES = {
+    "required": "a required value is empty",
+    "type_integer": "not a whole number",
+    "type_date": "not a date YYYY-MM-DD",
+    "type_datetime": "not a datetime YYYY-MM-DD HH:MM[:SS]",
+    "domain": "not one of the allowed values",
+    "range": "outside the allowed range",
+    "valid_cpr": "not a valid CPR number (shape, date or century rule)",
+    "known_code": "not a code in the reference tables",
+    "before_admission": "precedes admission_at",
+    "after_extract_date": "lies after the extract date",
+    "duplicate_record_id": "record_id already seen earlier in the same file",
+    "field_count": "the row has a different number of fields than the header",
+}
+
+
+def raw(name: str) -> str:
+    return f"__raw__{name}"
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What a file is checked against besides its own rows."""
+
+    extract_date: dt.date
+    hospital_codes: frozenset[str]
+    municipality_codes: frozenset[int]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: Kind
+    required: bool = True
+    allowed: tuple[str, ...] = ()  # domain of a code column (compared upper case)
+    pattern: str | None = None  # domain of a code column given as a regex instead
+    minimum: int | None = None
+    maximum: int | None = None
+    reference: Literal["hospital", "municipality"] | None = None
+    not_before: str | None = None  # a datetime column this one must not precede
+    unique_in_file: bool = False
+    dtype: pl.DataType = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        default = {
+            "string": pl.String, "code": pl.String, "cpr": pl.String, "answer": pl.String,
+            "integer": pl.Int64, "date": pl.Date, "datetime": pl.Datetime("us"),
+        }[self.kind]
+        if self.dtype is None:
+            object.__setattr__(self, "dtype", default)
+
+    # -- typing ---------------------------------------------------------------
+    def typed(self) -> pl.Expr:
+        """The typed value from the trimmed text; null where it is empty or malformed."""
+        text = pl.col(raw(self.name))
+        if self.kind == "integer":
+            value = pl.when(text.str.contains(r"^[+-]?\d+$")).then(text.cast(pl.Int64, strict=False))
+        elif self.kind == "date":
+            value = pl.when(text.str.contains(DATE_SHAPE)).then(
+                text.str.to_date("%Y-%m-%d", strict=False))
+        elif self.kind == "datetime":
+            padded = text.str.replace("T", " ").str.replace(r"^(.{16})$", "${1}:00")
+            value = pl.when(text.str.contains(DATETIME_SHAPE)).then(
+                padded.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False))
+        elif self.kind == "answer":
+            value = text.str.to_lowercase().fill_null("uoplyst")
+        elif self.kind == "code":
+            value = text.str.to_uppercase()
+        elif self.kind == "cpr":
+            value = cpr_rules.normalised(text)
+        else:
+            value = text
+        return value.cast(self.dtype).alias(self.name)
+
+    # -- checks ---------------------------------------------------------------
+    def checks(self, context: ValidationContext) -> list[pa.Check]:
+        checks: list[pa.Check] = []
+        name, text = self.name, pl.col(raw(self.name))
+        value = pl.col(name)
+        if self.required and self.kind != "answer":
+            checks.append(_check("required", text.is_not_null(), ignore_na=False))
+        if self.kind in ("integer", "date", "datetime"):
+            checks.append(_check(f"type_{self.kind}", text.is_null() | value.is_not_null(),
+                                 ignore_na=False))
+        if self.kind == "answer":
+            checks.append(_check("domain", value.is_in(list(ANSWERS))))
+        if self.allowed:
+            checks.append(_check("domain", value.is_in(list(self.allowed))))
+        if self.pattern:
+            checks.append(_check("domain", value.str.contains(self.pattern)))
+        if self.minimum is not None or self.maximum is not None:
+            low = self.minimum if self.minimum is not None else -(2**62)
+            high = self.maximum if self.maximum is not None else 2**62
+            checks.append(_check("range", value.is_between(low, high)))
+        if self.kind == "cpr":
+            checks.append(_check("valid_cpr", cpr_rules.is_valid(text)))
+        if self.reference == "hospital":
+            checks.append(_check("known_code", value.is_in(sorted(context.hospital_codes))))
+        if self.reference == "municipality":
+            checks.append(_check("known_code", value.is_in(sorted(context.municipality_codes))))
+        if self.not_before:
+            other = pl.col(self.not_before)
+            checks.append(_check("before_admission", other.is_null() | (value >= other)))
+        if self.kind in ("date", "datetime"):
+            day = value if self.kind == "date" else value.dt.date()
+            checks.append(_check("after_extract_date", day <= pl.lit(context.extract_date)))
+        if self.unique_in_file:
+            checks.append(_check("duplicate_record_id", value.is_first_distinct()))
+        return checks
+
+
+def _check(rule: str, passes: pl.Expr, ignore_na: bool = True) -> pa.Check:
+    def vectorised(data: PolarsData, _passes: pl.Expr = passes) -> pl.LazyFrame:
+        return data.lazyframe.select(_passes.fill_null(ignore_na).alias(data.key))
+
+    return pa.Check(vectorised, name=rule, ignore_na=False)
+
+
+# Column kinds shared by several extracts ------------------------------------------
+def record_id() -> ColumnSpec:
+    return ColumnSpec("record_id", "string", unique_in_file=True)
+
+
+def cpr() -> ColumnSpec:
+    return ColumnSpec("cpr", "cpr")
+
+
+def sex() -> ColumnSpec:
+    return ColumnSpec("sex", "code", allowed=("M", "F"))
+
+
+def municipality_code() -> ColumnSpec:
+    return ColumnSpec("municipality_code", "integer", reference="municipality", dtype=pl.Int32)
+
+
+def hospital_code() -> ColumnSpec:
+    return ColumnSpec("hospital_code", "code", reference="hospital")
+
+
+def answer(name: str) -> ColumnSpec:
+    return ColumnSpec(name, "answer", required=False)
+
+
+def admission_at() -> ColumnSpec:
+    return ColumnSpec("admission_at", "datetime")
+
+
+def optional_datetime(name: str, not_before_admission: bool = False) -> ColumnSpec:
+    return ColumnSpec(name, "datetime", required=False,
+                      not_before="admission_at" if not_before_admission else None)
+
+
+def optional_date(name: str) -> ColumnSpec:
+    return ColumnSpec(name, "date", required=False)
+
+
+def score(name: str, minimum: int, maximum: int) -> ColumnSpec:
+    return ColumnSpec(name, "integer", required=False, minimum=minimum, maximum=maximum,
+                      dtype=pl.Int16)
+
+
+@dataclass(frozen=True)
+class ExtractSchema:
+    """One registry extract: its columns, in the contract's order."""
+
+    source: str
+    columns: tuple[ColumnSpec, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_names(self) -> list[str]:
+        """Columns without which a file cannot be read (the contract's types without '?',
+        except ja/nej/uoplyst answers, which mean uoplyst when absent)."""
+        return [c.name for c in self.columns if c.required and c.kind != "answer"]
+
+    def typed(self, raw_frame: pl.DataFrame) -> pl.DataFrame:
+        """Raw text columns renamed to ``__raw__c`` next to their typed values."""
+        renamed = raw_frame.select([pl.col(c).alias(raw(c)) for c in self.names])
+        return renamed.with_columns([c.typed() for c in self.columns])
+
+    def pandera(self, context: ValidationContext) -> pa.DataFrameSchema:
+        return pa.DataFrameSchema(
+            {c.name: pa.Column(c.dtype, nullable=True, checks=c.checks(context))
+             for c in self.columns},
+            name=self.source,
+            strict=False,  # the __raw__ columns ride along
+        )
+
+
