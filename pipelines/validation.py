@@ -32,8 +32,8 @@ class ValidatedExtract:
 
 def shown(value: pl.Expr, column: pl.Expr) -> pl.Expr:
     """The offending value as a report may show it: CPR numbers never."""
-    return (pl.when((column == "cpr") | value.str.contains(cpr_rules.CPR_LIKE))
-            .then(pl.lit(HIDDEN_CPR)).otherwise(value))
+    hide = value.is_not_null() & ((column == "cpr") | value.str.contains(cpr_rules.CPR_LIKE))
+    return pl.when(hide).then(pl.lit(HIDDEN_CPR)).otherwise(value)
 
 
 def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationContext

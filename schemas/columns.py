@@ -120,7 +120,7 @@ class ColumnSpec:
             high = self.maximum if self.maximum is not None else 2**62
             checks.append(_check("range", value.is_between(low, high)))
         if self.kind == "cpr":
-            checks.append(_check("valid_cpr", cpr_rules.is_valid(text)))
+            checks.append(_check("valid_cpr", text.is_null() | cpr_rules.is_valid(text)))
         if self.reference == "hospital":
             checks.append(_check("known_code", value.is_in(sorted(context.hospital_codes))))
         if self.reference == "municipality":

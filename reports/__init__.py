@@ -1,0 +1,1 @@
+"""Artefacts people read: the annual report, monthly deliveries, charts and their tables."""
