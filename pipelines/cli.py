@@ -69,6 +69,88 @@ def ingest(
     _exit_for(summary)
 
 
+def _cutoff(value: Optional[str]):
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint="--cutoff")
+
+
+def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: Optional[str],
+                 ci: str, key: bytes) -> None:
+    """Ingest -> validate -> compute -> write; shared by ``run`` and ``demo``."""
+    from pipelines import engine, validation_report, warehouse as wh
+    from pipelines.definitions import DefinitionError, load_definitions
+    from pipelines.ingest import ingest_directory
+    from pipelines.reference import BadReference
+    from pipelines.results import write_results
+
+    day = _cutoff(cutoff)
+    try:
+        definitions = load_definitions(settings.INDICATORS_DIR)
+    except DefinitionError as problem:
+        typer.secho(f"indicator definitions are not valid:\n{problem}", fg="red", err=True)
+        raise typer.Exit(1)
+    path = warehouse or settings.default_warehouse(output)
+    try:
+        summary = ingest_directory(input, path, key, progress=_progress)
+    except BadReference as problem:
+        typer.secho(f"reference tables: {problem}", fg="red", err=True)
+        raise typer.Exit(1)
+    with wh.connect(path) as con:
+        validation_report.write(con, summary, output / "validation")
+        results = engine.compute(con, definitions, day, ci)
+        written = write_results(con, results, output)
+    typer.echo(f"{results.height:,} indicator result rows -> {written}")
+    _exit_for(summary)
+
+
+CiOption = typer.Option("wilson", "--ci", help="Interval for proportions: wilson or clopper-pearson.",
+                        case_sensitive=False)
+
+
+def _check_ci(ci: str) -> str:
+    ci = ci.lower()
+    if ci not in ("wilson", "clopper-pearson"):
+        raise typer.BadParameter("choose wilson or clopper-pearson", param_hint="--ci")
+    return ci
+
+
+@app.command()
+def run(
+    input: Path = InputDir,
+    output: Path = typer.Option(..., "--output", "-o", file_okay=False,
+                                help="Output directory for results, reports and (by default) "
+                                     "the warehouse."),
+    cutoff: Optional[str] = typer.Option(None, help="Data cutoff YYYY-MM-DD (default: the "
+                                         "latest extract date)."),
+    ci: str = CiOption,
+    warehouse: Optional[Path] = WarehouseOpt,
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Ingest INPUT and compute every indicator into OUTPUT/indicator_results.parquet."""
+    _logging(verbose)
+    run_pipeline(input, output, warehouse, cutoff, _check_ci(ci), _key())
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("kvalitet_output"), "--output", "-o", file_okay=False),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the whole pipeline on the bundled sample data (a throw-away pseudonym key)."""
+    _logging(verbose)
+    demo_key = not bool(__import__("os").environ.get(settings.PSEUDONYM_KEY_ENV))
+    if demo_key:
+        typer.secho("demo: using a throw-away pseudonymisation key (set "
+                    f"{settings.PSEUDONYM_KEY_ENV} for real data)", fg="yellow", err=True)
+    run_pipeline(settings.SAMPLE_INPUT_DIR, output, None, None, "wilson", _key(demo=True))
+
+
 def _exit_for(summary) -> None:
     if summary.failed:
         for f in summary.failed:

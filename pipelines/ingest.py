@@ -17,6 +17,7 @@ import polars as pl
 
 from pipelines import cpr as cpr_rules
 from pipelines import warehouse
+from pipelines.warehouse import scalar
 from pipelines.extract_reader import ROW_NUMBER, FileFormat, content_hash, read_extract
 from pipelines.pseudonym import pseudonymise
 from pipelines.reference import Reference, load_reference, store_reference
@@ -100,7 +101,7 @@ def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
     outcome = FileOutcome(source=source, file_name=path.name, status="failed")
     try:
         digest = content_hash(path)
-        if con.execute("SELECT 1 FROM extract_files WHERE content_hash = ?", [digest]).fetchone():
+        if scalar(con, "SELECT 1 FROM extract_files WHERE content_hash = ?", [digest]):
             outcome.status = "already_loaded"
             outcome.extract_date = extract_date_of(path).isoformat()
             return outcome
@@ -121,7 +122,7 @@ def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
 
     con.execute("BEGIN TRANSACTION")
     try:
-        file_id = con.execute("SELECT nextval('extract_file_ids')").fetchone()[0]
+        file_id = scalar(con, "SELECT nextval('extract_file_ids')")
         rows = warehouse_rows(checked.valid, source, key, file_id, extract.extract_date)  # noqa: F841
         rejected = checked.quarantine.with_columns(  # noqa: F841
             pl.lit(file_id).alias("file_id"), pl.lit(source).alias("source"),

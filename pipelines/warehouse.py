@@ -34,3 +34,9 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         yield con
     finally:
         con.close()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """One value; fetches the whole (one-row) result so the connection is free again."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None

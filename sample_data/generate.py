@@ -135,7 +135,7 @@ def stroke(world: World, n: int) -> pl.DataFrame:
     severity = np.clip(rng.normal(44, 14, n), 0, 58).astype(int)
     mrs = rng.choice(6, p=[0.5, 0.2, 0.12, 0.1, 0.05, 0.03], size=n)
     lyse = answers(rng, np.where(diagnosis == "DI63", expit(-1.6 + 0.5 * eff), 0.0))
-    death_risk = expit(-4.6 + 0.04 * (ages - 70) - 0.07 * (severity - 44) + 0.35 * mrs
+    death_risk = expit(-2.7 + 0.04 * (ages - 70) - 0.07 * (severity - 44) + 0.35 * mrs
                        - 0.4 * eff + 0.3 * (diagnosis == "DI61"))
     dies = rng.random(n) < death_risk
     death_day = np.where(rng.random(n) < 0.85, rng.integers(0, 31, n), rng.integers(31, 200, n))
@@ -179,7 +179,7 @@ def hipfracture(world: World, n: int) -> pl.DataFrame:
     surgery_delay = np.where(rng.random(n) < expit(1.5 + eff), rng.uniform(2, 23.9, n),
                              rng.uniform(24.2, 60, n))
     surgery = np.where(operated, after(adm, surgery_delay * 60), np.datetime64("NaT"))
-    death_risk = expit(-3.2 + 0.06 * (ages - 82) + 0.6 * (asa - 3) - 0.15 * (mobility - 5)
+    death_risk = expit(-2.4 + 0.06 * (ages - 82) + 0.6 * (asa - 3) - 0.15 * (mobility - 5)
                        - 0.4 * eff)
     dies = rng.random(n) < death_risk
     death_day = np.where(rng.random(n) < 0.8, rng.integers(0, 31, n), rng.integers(31, 300, n))

@@ -1,0 +1,258 @@
+"""Indicator definitions: one YAML file per indicator, checked by a typed model before anything runs.
+
+A definition says *what* is counted (population, denominator, numerator,
+missing field, follow-up, standard); levels, periods, intervals and
+suppression belong to the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal, Union
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipelines.sources import SOURCES
+from schemas import EXTRACT_SCHEMAS
+
+REGISTRIES = tuple(SOURCES)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+# -- the criteria vocabulary ------------------------------------------------------------
+class Window(Strict):
+    """``0 <= to - from <= N``: minutes/hours exact on datetimes, days on dates."""
+
+    from_: str = Field(alias="from")
+    to: str
+    minutes: int | None = Field(default=None, ge=0)
+    hours: int | None = Field(default=None, ge=0)
+    days: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_length(self) -> "Window":
+        given = [x for x in (self.minutes, self.hours, self.days) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of minutes, hours or days")
+        return self
+
+
+class Within(Strict):
+    within: Window
+
+
+class DateBound(Strict):
+    """``event date <= anchor date + days`` (no lower bound: earlier events count too)."""
+
+    event: str
+    anchor: str
+    days: int = Field(default=0, ge=0)
+
+
+class OnOrBefore(Strict):
+    on_or_before: DateBound
+
+
+class All(Strict):
+    all: list["Criterion"] = Field(min_length=1)
+
+
+class AnyOf(Strict):
+    any: list["Criterion"] = Field(min_length=1)
+
+
+class Not(Strict):
+    not_: "Criterion" = Field(alias="not")
+
+
+class Link(Strict):
+    """A record of another registry refers to this one (``key`` = this ``record_id``)."""
+
+    registry: Literal[REGISTRIES]  # type: ignore[valid-type]
+    key: str
+    where: "Criterion"
+
+
+class Linked(Strict):
+    linked: Link
+
+
+Criterion = Union[str, Within, OnOrBefore, All, AnyOf, Not, Linked]
+for _model in (All, AnyOf, Not, Link, Linked):
+    _model.model_rebuild()
+
+
+# -- the definition -----------------------------------------------------------------------
+class Titles(Strict):
+    da: str
+    en: str
+
+
+class Standard(Strict):
+    value: float = Field(gt=0)
+    direction: Literal["higher_is_better", "lower_is_better"]
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.direction == "lower_is_better"
+
+
+class FollowUp(Strict):
+    """Only records whose anchor date + days <= the data cutoff count."""
+
+    from_: str = Field(alias="from")
+    days: int = Field(ge=0)
+
+
+class Between(Strict):
+    from_: str = Field(alias="from")
+    to: str
+
+
+class Match(Strict):
+    """Completeness: a current record of ``registry`` for the same patient and hospital whose
+    period date lies within +-days of the contact's date."""
+
+    registry: Literal["stroke", "hipfracture"]
+    same: list[str] = Field(default_factory=lambda: ["pseudonym", "hospital_code"])
+    days: int = Field(ge=0)
+
+
+class Category(Strict):
+    label: str
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+    missing: bool = False
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> "Category":
+        rules = [self.values is not None, self.missing, self.min is not None or self.max is not None]
+        if sum(rules) != 1:
+            raise ValueError(f"category {self.label!r}: give a range (min/max), values, "
+                             "or missing: true")
+        return self
+
+
+class CaseMixVariable(Strict):
+    name: str
+    column: str
+    categories: list[Category] = Field(min_length=2)
+
+
+class RiskAdjustment(Strict):
+    case_mix: list[CaseMixVariable] = Field(min_length=1)
+
+
+class Definition(Strict):
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    version: int = Field(ge=1)
+    title: Titles
+    registry: Literal[REGISTRIES]  # type: ignore[valid-type]
+    type: Literal["process", "outcome", "median", "completeness"]
+    population: Criterion
+    denominator: list[Criterion] = Field(default_factory=list)
+    exclusions: list[Criterion] = Field(default_factory=list)
+    follow_up: FollowUp | None = None
+    numerator: Criterion | None = None
+    median_minutes: Between | None = None
+    completeness: Match | None = None
+    missing_field: str | None = None
+    standard: Standard
+    risk_adjustment: RiskAdjustment | None = None
+    rationale: str
+    reviewed: dict[str, str | dt.date] | None = None
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> "Definition":
+        needs = {"median": "median_minutes", "completeness": "completeness"}
+        for kind, field_name in needs.items():
+            if (self.type == kind) != (getattr(self, field_name) is not None):
+                raise ValueError(f"{field_name} is required for type {kind} and only for it")
+        if self.type != "median" and self.numerator is None and self.type != "completeness":
+            raise ValueError("numerator is required")
+        if self.type == "completeness" and self.registry != "lpr":
+            raise ValueError("completeness indicators are counted on the lpr registry")
+        return self
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """Levels follow from the registry: municipal data has no hospital."""
+        if self.type == "completeness":
+            return ("national", "region", "hospital")
+        if SOURCES[self.registry].hospital_column is None:
+            return ("national", "region", "municipality")
+        return ("national", "region", "hospital", "municipality")
+
+    @property
+    def is_proportion(self) -> bool:
+        return self.type != "median"
+
+
+# -- columns an analyst may name ----------------------------------------------------------
+def registry_columns(registry: str) -> dict[str, pl.DataType]:
+    """Columns of a registry's current table as the engine sees them."""
+    columns = {c.name: c.dtype for c in EXTRACT_SCHEMAS[registry].columns if c.name != "cpr"}
+    return {"pseudonym": pl.String(), "age": pl.Int16(), "extract_date": pl.Date(), **columns}
+
+
+class DefinitionError(Exception):
+    """A definition that cannot run; the message names the file and the field."""
+
+
+def _format(path: Path, error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"] if not str(p).startswith(("function-", "union")))
+        lines.append(f"{path.name}: {where or '(top level)'}: {problem['msg']}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def load_definition(path: Path) -> Definition:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as problem:
+        raise DefinitionError(f"{path.name}: not valid YAML: {problem}")
+    if not isinstance(data, dict):
+        raise DefinitionError(f"{path.name}: expected a mapping of fields")
+    try:
+        definition = Definition.model_validate(data)
+    except ValidationError as error:
+        raise DefinitionError(_format(path, error))
+    if definition.id != path.stem:
+        raise DefinitionError(f"{path.name}: id {definition.id!r} differs from the file name")
+    from pipelines.criteria import check_definition  # the compiler knows the columns and types
+
+    check_definition(definition, path)
+    return definition
+
+
+def definition_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.yaml") if not p.name.startswith("_"))
+
+
+def load_definitions(folder: Path) -> list[Definition]:
+    """All definitions, or a DefinitionError listing every problem found."""
+    definitions, problems, seen = [], [], {}
+    for path in definition_files(folder):
+        try:
+            definition = load_definition(path)
+        except DefinitionError as problem:
+            problems.append(str(problem))
+            continue
+        if definition.id in seen:
+            problems.append(f"{path.name}: id {definition.id} is also defined in {seen[definition.id]}")
+            continue
+        seen[definition.id] = path.name
+        definitions.append(definition)
+    if problems:
+        raise DefinitionError("\n".join(problems))
+    if not definitions:
+        raise DefinitionError(f"no indicator definitions (*.yaml) in {folder}")
+    return definitions

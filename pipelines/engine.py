@@ -1,0 +1,302 @@
+"""The indicator engine: every definition, every reporting unit, level and period.
+
+Per registry one lazy Polars query flags each record for every indicator and
+sums the flags at the finest grain (hospital x municipality x month). Levels
+and years are roll-ups of that grain, so counts add up by construction;
+medians (not additive) are computed from the records of each unit and period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.criteria import CompiledDefinition, Compiler, compile_definition, link_flags
+from pipelines.definitions import Definition
+from pipelines.intervals import Method, with_intervals
+from pipelines.sources import SOURCES
+from pipelines.warehouse import scalar
+
+log = logging.getLogger("kvalitet.engine")
+
+LEVELS = ("national", "region", "hospital", "municipality")
+NATIONAL_CODE, NATIONAL_NAME = "DK", "Danmark"
+RISK_COLUMNS = ("expected", "oe_ratio", "oe_low", "oe_high", "adjusted_proportion",
+                "adjusted_low", "adjusted_high", "smoothed_proportion")
+RESULT_SCHEMA: dict[str, pl.DataType] = {
+    "indicator_id": pl.String, "period_type": pl.String, "period": pl.String,
+    "level": pl.String, "unit_code": pl.String, "unit_name": pl.String,
+    "numerator": pl.Int64, "denominator": pl.Int64, "missing": pl.Int64,
+    "proportion": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+    "standard": pl.Float64, "standard_met": pl.Boolean, "median": pl.Float64,
+    **{c: pl.Float64 for c in RISK_COLUMNS},
+}
+GRAIN = ["indicator_id", "hospital_code", "municipality_code", "month"]
+# Tolerance for standard_met: a proportion equal to the standard in exact arithmetic meets it.
+STANDARD_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Current registry tables and the reference tables, as Polars frames."""
+
+    registries: dict[str, pl.LazyFrame]
+    hospitals: pl.DataFrame
+    municipalities: pl.DataFrame
+    regions: pl.DataFrame
+
+
+def load_tables(con, registries: set[str]) -> Tables:
+    """Through Arrow: DuckDB hands its columns to Polars without Python objects."""
+    def frame(sql: str) -> pl.DataFrame:
+        return pl.from_arrow(con.sql(sql).to_arrow_table())
+
+    return Tables(
+        registries={r: frame(f"SELECT * FROM {r}").lazy() for r in sorted(registries)},
+        hospitals=frame("SELECT * FROM hospitals"),
+        municipalities=frame("SELECT * FROM municipalities"),
+        regions=frame("SELECT * FROM regions"),
+    )
+
+
+def data_cutoff(con) -> dt.date:
+    """The latest extract date in the warehouse."""
+    latest = scalar(con, "SELECT max(extract_date) FROM extract_files")
+    if latest is None:
+        raise RuntimeError("the warehouse holds no extracts: nothing to compute")
+    return latest
+
+
+def needed_registries(definitions: list[Definition]) -> set[str]:
+    from pipelines.definitions import Linked
+
+    needed = {d.registry for d in definitions}
+    for d in definitions:
+        if d.completeness:
+            needed.add(d.completeness.registry)
+        if isinstance(d.numerator, Linked):
+            needed.add(d.numerator.linked.registry)
+    return needed
+
+
+def period_date(registry: str) -> pl.Expr:
+    column = pl.col(SOURCES[registry].period_column)
+    return column.dt.date() if SOURCES[registry].period_column.endswith("_at") else column
+
+
+def _grain_keys(registry: str) -> list[pl.Expr]:
+    hospital = (pl.col("hospital_code") if SOURCES[registry].hospital_column
+                else pl.lit(None, pl.String).alias("hospital_code"))
+    return [hospital, pl.col("municipality_code").cast(pl.String),
+            period_date(registry).dt.strftime("%Y-%m").alias("month")]
+
+
+def registry_counts(registry: str, definitions: list[Definition], tables: Tables,
+                    cutoff: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Counts at the finest grain for the registry's proportion indicators (one query), and the
+    record-level values of its median indicators."""
+    compiler = Compiler(registry)
+    compiled = [compile_definition(d, compiler, cutoff) for d in definitions]
+    frame = tables.registries[registry].filter(period_date(registry) <= cutoff)
+    frame = link_flags(frame, compiler.links, tables.registries, compiler)
+    keys = _grain_keys(registry)
+
+    sums = []
+    for c in compiled:
+        if not c.definition.is_proportion:
+            continue
+        i = c.definition.id
+        sums.append(c.denominator.sum().alias(f"{i}|denominator"))
+        sums.append((c.denominator & c.numerator).sum().alias(f"{i}|numerator"))
+        missing = c.missing if c.missing is not None else pl.lit(False)
+        sums.append((c.denominator & missing).sum().alias(f"{i}|missing"))
+    counts = _long_counts(frame.group_by(keys).agg(sums).collect() if sums else None)
+
+    values = [_median_values(frame, keys, c) for c in compiled if not c.definition.is_proportion]
+    medians = pl.concat(values) if values else pl.DataFrame()
+    return counts, medians
+
+
+def _long_counts(wide: pl.DataFrame | None) -> pl.DataFrame:
+    """One row per indicator x grain cell with numerator, denominator and missing."""
+    if wide is None:
+        return pl.DataFrame(schema={k: pl.String for k in GRAIN}
+                            | {"numerator": pl.Int64, "denominator": pl.Int64, "missing": pl.Int64})
+    keys = ["hospital_code", "municipality_code", "month"]
+    long = wide.unpivot(index=keys, variable_name="what", value_name="count").with_columns(
+        pl.col("what").str.split_exact("|", 1).struct.rename_fields(["indicator_id", "measure"])
+    ).unnest("what")
+    return (long.pivot(on="measure", index=[*keys, "indicator_id"], values="count")
+            .filter(pl.col("denominator") > 0)
+            .select(GRAIN + ["numerator", "denominator", "missing"])
+            .with_columns(pl.col("numerator", "denominator", "missing").cast(pl.Int64)))
+
+
+def _median_values(frame: pl.LazyFrame, keys: list[pl.Expr], c: CompiledDefinition) -> pl.DataFrame:
+    return (frame.filter(c.denominator)
+            .select(pl.lit(c.definition.id).alias("indicator_id"), *keys, c.value.alias("value"))
+            .collect())
+
+
+def completeness_counts(definition: Definition, tables: Tables, cutoff: dt.date) -> pl.DataFrame:
+    """Distinct (patient, hospital, date) LPR contacts, and those matched by a current
+    registry record of the same patient and hospital within +-days of the contact's date."""
+    match = definition.completeness
+    compiler = Compiler("lpr")
+    compiled = compile_definition(definition, compiler, cutoff)
+    contacts = (tables.registries["lpr"]
+                .filter((period_date("lpr") <= cutoff) & compiled.denominator)
+                .select(*match.same, period_date("lpr").alias("contact_date"),
+                        "municipality_code")
+                .unique(subset=[*match.same, "contact_date"], keep="first", maintain_order=True))
+    records = (tables.registries[match.registry]
+               .select(*match.same, period_date(match.registry).alias("record_date")).unique())
+    matched = (contacts.select(*match.same, "contact_date")
+               .join(records, on=match.same, how="inner")
+               .filter((pl.col("record_date") - pl.col("contact_date")).dt.total_days().abs()
+                       <= match.days)
+               .select(*match.same, "contact_date").unique()
+               .with_columns(pl.lit(True).alias("matched")))
+    flagged = contacts.join(matched, on=[*match.same, "contact_date"], how="left")
+    return (flagged.group_by(
+                pl.col("hospital_code"), pl.lit(None, pl.String).alias("municipality_code"),
+                pl.col("contact_date").dt.strftime("%Y-%m").alias("month"))
+            .agg(pl.col("matched").fill_null(False).sum().cast(pl.Int64).alias("numerator"),
+                 pl.len().cast(pl.Int64).alias("denominator"),
+                 pl.lit(0, pl.Int64).alias("missing"))
+            .with_columns(pl.lit(definition.id).alias("indicator_id"))
+            .select(GRAIN + ["numerator", "denominator", "missing"])
+            .collect())
+
+
+def _with_units(grain: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
+    """Each grain cell with the unit it belongs to at every level its indicator reports."""
+    hospital_region = tables.hospitals.select(
+        "hospital_code", pl.col("region_code").cast(pl.String).alias("hospital_region"))
+    municipality_region = tables.municipalities.select(
+        pl.col("municipality_code").cast(pl.String),
+        pl.col("region_code").cast(pl.String).alias("municipality_region"))
+    has_hospital = pl.DataFrame({
+        "indicator_id": [d.id for d in definitions],
+        "by_hospital": [SOURCES[d.registry].hospital_column is not None for d in definitions],
+    })
+    levels = pl.DataFrame([{"indicator_id": d.id, "level": level}
+                           for d in definitions for level in d.levels])
+    cells = (grain.join(hospital_region, on="hospital_code", how="left")
+             .join(municipality_region, on="municipality_code", how="left")
+             .join(has_hospital, on="indicator_id", how="left")
+             .join(levels, on="indicator_id", how="inner"))
+    return cells.with_columns(
+        pl.when(pl.col("level") == "national").then(pl.lit(NATIONAL_CODE))
+        .when(pl.col("level") == "region").then(
+            pl.when(pl.col("by_hospital")).then(pl.col("hospital_region"))
+            .otherwise(pl.col("municipality_region")))
+        .when(pl.col("level") == "hospital").then(pl.col("hospital_code"))
+        .otherwise(pl.col("municipality_code")).alias("unit_code")
+    )
+
+
+def _periods(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row once as its month and once as its year."""
+    return pl.concat([
+        frame.with_columns(pl.lit("month").alias("period_type"), pl.col("month").alias("period")),
+        frame.with_columns(pl.lit("year").alias("period_type"),
+                           pl.col("month").str.slice(0, 4).alias("period")),
+    ])
+
+
+UNIT_KEYS = ["indicator_id", "period_type", "period", "level", "unit_code"]
+
+
+def roll_up(grain: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
+    cells = _periods(_with_units(grain, definitions, tables))
+    return cells.group_by(UNIT_KEYS).agg(pl.col("numerator", "denominator", "missing").sum())
+
+
+def medians(values: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
+    if values.is_empty():
+        return pl.DataFrame()
+    cells = _periods(_with_units(values, definitions, tables))
+    return cells.group_by(UNIT_KEYS).agg(
+        pl.len().cast(pl.Int64).alias("denominator"), pl.col("value").median().alias("median"))
+
+
+def unit_names(tables: Tables) -> pl.DataFrame:
+    return pl.concat([
+        pl.DataFrame({"level": ["national"], "unit_code": [NATIONAL_CODE],
+                      "unit_name": [NATIONAL_NAME]}),
+        tables.regions.select(pl.lit("region").alias("level"),
+                              pl.col("region_code").cast(pl.String).alias("unit_code"),
+                              pl.col("region_name").alias("unit_name")),
+        tables.hospitals.select(pl.lit("hospital").alias("level"),
+                                pl.col("hospital_code").alias("unit_code"),
+                                pl.col("hospital_name").alias("unit_name")),
+        tables.municipalities.select(pl.lit("municipality").alias("level"),
+                                     pl.col("municipality_code").cast(pl.String).alias("unit_code"),
+                                     pl.col("municipality_name").alias("unit_name")),
+    ])
+
+
+def finish(counts: pl.DataFrame, median_rows: pl.DataFrame, definitions: list[Definition],
+           tables: Tables, ci: Method) -> pl.DataFrame:
+    """Proportions, intervals, standards and names, in the output contract's shape."""
+    standards = pl.DataFrame({
+        "indicator_id": [d.id for d in definitions],
+        "standard": [d.standard.value for d in definitions],
+        "lower_is_better": [d.standard.lower_is_better for d in definitions],
+    })
+    proportions = counts.with_columns(
+        (pl.col("numerator") / pl.col("denominator")).alias("proportion"))
+    proportions = with_intervals(proportions, ci)
+    if not median_rows.is_empty():
+        median_rows = median_rows.with_columns(
+            pl.lit(None, pl.Int64).alias("numerator"), pl.lit(0, pl.Int64).alias("missing"))
+    rows = pl.concat([proportions, median_rows], how="diagonal_relaxed")
+    estimate = pl.coalesce("median", "proportion") if "median" in rows.columns else pl.col("proportion")
+    rows = (rows.join(standards, on="indicator_id", how="left")
+            .with_columns(
+                pl.when(pl.col("lower_is_better"))
+                .then(estimate <= pl.col("standard") + STANDARD_TOLERANCE)
+                .otherwise(estimate >= pl.col("standard") - STANDARD_TOLERANCE)
+                .alias("standard_met"))
+            .join(unit_names(tables), on=["level", "unit_code"], how="left")
+            .with_columns(pl.col("unit_name").fill_null(pl.col("unit_code"))))
+    level_order = pl.col("level").replace_strict({l: i for i, l in enumerate(LEVELS)},
+                                                 return_dtype=pl.Int8)
+    rows = rows.sort("indicator_id", "period_type", "period", level_order, "unit_code")
+    return conform(rows)
+
+
+def conform(rows: pl.DataFrame) -> pl.DataFrame:
+    """Exactly the contract's columns, types and order; absent columns are null."""
+    return rows.select([
+        (pl.col(c) if c in rows.columns else pl.lit(None)).cast(t).alias(c)
+        for c, t in RESULT_SCHEMA.items()
+    ])
+
+
+def compute(con, definitions: list[Definition], cutoff: dt.date | None = None,
+            ci: Method = "wilson") -> pl.DataFrame:
+    """indicator_results for the warehouse's current data."""
+    cutoff = cutoff or data_cutoff(con)
+    tables = load_tables(con, needed_registries(definitions))
+    grains, values = [], []
+    by_registry: dict[str, list[Definition]] = {}
+    for d in definitions:
+        if d.type == "completeness":
+            grains.append(completeness_counts(d, tables, cutoff))
+        else:
+            by_registry.setdefault(d.registry, []).append(d)
+    for registry, group in by_registry.items():
+        log.info("computing %d indicators on %s", len(group), registry)
+        counts, medians_ = registry_counts(registry, group, tables, cutoff)
+        grains.append(counts)
+        if not medians_.is_empty():
+            values.append(medians_)
+    grain = pl.concat(grains)
+    counts = roll_up(grain, definitions, tables)
+    median_rows = medians(pl.concat(values) if values else pl.DataFrame(), definitions, tables)
+    return finish(counts, median_rows, definitions, tables, ci)
