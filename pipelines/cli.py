@@ -151,6 +151,37 @@ def demo(
     run_pipeline(settings.SAMPLE_INPUT_DIR, output, None, None, "wilson", _key(demo=True))
 
 
+indicators_app = typer.Typer(help="Check and document the indicator definitions.",
+                             no_args_is_help=True)
+app.add_typer(indicators_app, name="indicators")
+
+
+@indicators_app.command("check")
+def indicators_check() -> None:
+    """Validate every definition (fields, columns, types, expressions, unique ids)."""
+    from pipelines.definitions import DefinitionError, load_definitions
+
+    try:
+        definitions = load_definitions(settings.INDICATORS_DIR)
+    except DefinitionError as problem:
+        typer.secho(str(problem), fg="red")
+        raise typer.Exit(1)
+    typer.echo(f"{len(definitions)} indicator definitions are valid ({settings.INDICATORS_DIR})")
+
+
+@indicators_app.command("docs")
+def indicators_docs(
+    output: Path = typer.Option(Path("docs/indicators.md"), "--output", "-o"),
+) -> None:
+    """Render the catalogue as Markdown from the definition files."""
+    from pipelines.catalogue import render_markdown
+    from pipelines.definitions import load_definitions
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_markdown(load_definitions(settings.INDICATORS_DIR)), encoding="utf-8")
+    typer.echo(f"wrote {output}")
+
+
 def _exit_for(summary) -> None:
     if summary.failed:
         for f in summary.failed:

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import polars as pl
 
-CPR_SHAPE = r"^\d{6}-?\d{4}$"
+CPR_SHAPE = r"^[0-9]{6}-?[0-9]{4}$"
 # Anything that looks like a CPR number, used to keep such values out of reports.
-CPR_LIKE = r"\d{6}-?\d{4}"
+CPR_LIKE = r"[0-9]{6}-?[0-9]{4}"
 
 
 def normalised(cpr: pl.Expr) -> pl.Expr:
     """Ten digits, the optional hyphen after the sixth digit removed."""
-    return cpr.str.strip_chars().str.replace(r"^(\d{6})-(\d{4})$", "${1}${2}")
+    return cpr.str.strip_chars().str.replace(r"^([0-9]{6})-([0-9]{4})$", "${1}${2}")
 
 
 def birth_date(cpr: pl.Expr) -> pl.Expr:
     """Birth date by the century rule; null when the shape or the date is not valid."""
     digits = normalised(cpr)
-    well_formed = digits.str.contains(r"^\d{10}$")
+    well_formed = digits.str.contains(r"^[0-9]{10}$")
     yy = digits.str.slice(4, 2).cast(pl.Int32, strict=False)
     seventh = digits.str.slice(6, 1).cast(pl.Int32, strict=False)
     century = (

@@ -122,7 +122,7 @@ def registry_counts(registry: str, definitions: list[Definition], tables: Tables
 
 def _long_counts(wide: pl.DataFrame | None) -> pl.DataFrame:
     """One row per indicator x grain cell with numerator, denominator and missing."""
-    if wide is None:
+    if wide is None or wide.is_empty():
         return pl.DataFrame(schema={k: pl.String for k in GRAIN}
                             | {"numerator": pl.Int64, "denominator": pl.Int64, "missing": pl.Int64})
     keys = ["hospital_code", "municipality_code", "month"]

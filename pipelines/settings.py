@@ -20,7 +20,7 @@ DEMO_PSEUDONYM_KEY = "kvalitet-demo-key-not-for-real-data"
 
 def default_warehouse(output_dir: Path | None = None) -> Path:
     """The environment wins; else the run's output folder; else ./kvalitet_output."""
-    if os.environ.get(WAREHOUSE_ENV):
+    if os.environ.get(WAREHOUSE_ENV, "").strip():
         return Path(os.environ[WAREHOUSE_ENV])
     return (output_dir or Path("kvalitet_output")) / WAREHOUSE_FILE_NAME
 

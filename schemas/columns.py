@@ -22,8 +22,8 @@ from pipelines import cpr as cpr_rules
 Kind = Literal["string", "integer", "date", "datetime", "answer", "code", "cpr"]
 
 ANSWERS = ("ja", "nej", "uoplyst")
-DATE_SHAPE = r"^\d{4}-\d{2}-\d{2}$"
-DATETIME_SHAPE = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?$"
+DATE_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DATETIME_SHAPE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
 
 RULES = {
     "required": "a required value is empty",
@@ -81,7 +81,7 @@ class ColumnSpec:
         """The typed value from the trimmed text; null where it is empty or malformed."""
         text = pl.col(raw(self.name))
         if self.kind == "integer":
-            value = pl.when(text.str.contains(r"^[+-]?\d+$")).then(text.cast(pl.Int64, strict=False))
+            value = pl.when(text.str.contains(r"^[+-]?[0-9]+$")).then(text.cast(pl.Int64, strict=False))
         elif self.kind == "date":
             value = pl.when(text.str.contains(DATE_SHAPE)).then(
                 text.str.to_date("%Y-%m-%d", strict=False))

@@ -1,0 +1,55 @@
+"""CPR shape, date and century rule; age on the period date."""
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from pipelines import cpr
+
+
+def birth(value: str):
+    return pl.select(cpr.birth_date(pl.lit(value))).item()
+
+
+@pytest.mark.parametrize("value, born", [
+    ("0101801234", dt.date(1980, 1, 1)),      # 7th digit 1 -> 19YY
+    ("010180-1234", dt.date(1980, 1, 1)),     # hyphen ignored
+    ("0101303234", dt.date(1930, 1, 1)),      # 3 -> 19YY
+    ("0101364234", dt.date(2036, 1, 1)),      # 4, YY <= 36 -> 20YY
+    ("0101374234", dt.date(1937, 1, 1)),      # 4, YY > 36 -> 19YY
+    ("0101369234", dt.date(2036, 1, 1)),      # 9, YY <= 36 -> 20YY
+    ("0101379234", dt.date(1937, 1, 1)),      # 9, YY > 36 -> 19YY
+    ("0101575234", dt.date(2057, 1, 1)),      # 5, YY <= 57 -> 20YY
+    ("0101588234", dt.date(1858, 1, 1)),      # 8, YY > 57 -> 18YY
+    ("2902004123", dt.date(2000, 2, 29)),     # leap day in a leap year
+])
+def test_century_rule(value, born):
+    assert birth(value) == born
+    assert pl.select(cpr.is_valid(pl.lit(value))).item()
+
+
+@pytest.mark.parametrize("value", [
+    "2902014123",   # 29 Feb 2001 does not exist
+    "3204801234",   # day 32
+    "0113801234",   # month 13
+    "01018012345",  # eleven digits
+    "0101-801234",  # hyphen in the wrong place
+    "01018O1234",   # a letter
+    "",
+])
+def test_invalid(value):
+    assert not pl.select(cpr.is_valid(pl.lit(value))).item()
+
+
+@pytest.mark.parametrize("born, on, age", [
+    (dt.date(1950, 5, 17), dt.date(2024, 5, 16), 73),
+    (dt.date(1950, 5, 17), dt.date(2024, 5, 17), 74),
+    (dt.date(2000, 2, 29), dt.date(2023, 2, 28), 22),   # not yet: turns 23 on 1 March
+    (dt.date(2000, 2, 29), dt.date(2023, 3, 1), 23),
+    (dt.date(2000, 2, 29), dt.date(2024, 2, 29), 24),
+    (dt.date(2006, 3, 10), dt.date(2024, 3, 10), 18),   # 18th birthday on the day
+    (dt.date(2006, 3, 11), dt.date(2024, 3, 10), 17),
+])
+def test_age_in_full_years(born, on, age):
+    assert pl.select(cpr.age_on(pl.lit(born), pl.lit(on))).item() == age
