@@ -55,7 +55,9 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_extract(path: Path, schema: ExtractSchema, told: FileFormat = FileFormat()) -> RawExtract:
+def read_extract(path: Path, schema: ExtractSchema, told: FileFormat = FileFormat(),
+                 digest: str | None = None) -> RawExtract:
+    """The file as text columns; ``digest`` is its content hash when the caller has it."""
     extract_date = extract_date_of(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
@@ -72,7 +74,7 @@ def read_extract(path: Path, schema: ExtractSchema, told: FileFormat = FileForma
     frame = frame.with_columns([pl.lit(None, pl.String).alias(c) for c in absent])
     return RawExtract(
         path=path, source=schema.source, extract_date=extract_date,
-        content_hash=content_hash(path), rows=frame.select([ROW_NUMBER, *schema.names]),
+        content_hash=digest or content_hash(path), rows=frame.select([ROW_NUMBER, *schema.names]),
         rows_read=frame.height + len(read.get("ragged", [])),
         encoding=read.get("encoding"), delimiter=read.get("delimiter"),
         extra_columns=extra, absent_optional_columns=absent,
@@ -127,21 +129,44 @@ def _choose_delimiter(path: Path, header: str, schema: ExtractSchema, told: File
 def _read_csv(path: Path, schema: ExtractSchema, told: FileFormat) -> tuple[pl.DataFrame, dict]:
     data = path.read_bytes()
     text, encoding = _decode(path, data, told)
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if not lines or not lines[0].strip():
+    header_line = text.split("\n", 1)[0].rstrip("\r")
+    if not header_line.strip():
         raise UnreadableExtract(path, "empty file: no header row")
-    delimiter = _choose_delimiter(path, lines[0], schema, told)
-    if '"' in text:
-        header, body = _split_quoted(text, delimiter)
-    else:
-        header, body = lines[0].split(delimiter), [ln for ln in lines[1:] if ln.strip()]
-        body = pl.Series("line", body, dtype=pl.String)
+    delimiter = _choose_delimiter(path, header_line, schema, told)
+    quoted = '"' in text or "\x1f" in text
+    header = _split_quoted(header_line, delimiter)[0] if quoted else header_line.split(delimiter)
     try:
         names = _header_names(header)
     except ValueError as problem:
         raise UnreadableExtract(path, str(problem))
-    frame, ragged = _fields(body, names, delimiter)
-    return frame, {"encoding": encoding, "delimiter": delimiter, "ragged": ragged}
+    read = {"encoding": encoding, "delimiter": delimiter, "ragged": []}
+    if quoted:
+        body = _split_quoted(text, delimiter)[1]
+    else:
+        utf8 = text.encode("utf-8") if encoding != "utf-8" else data.removeprefix(b"\xef\xbb\xbf")
+        body = _lines(utf8)
+        if not body.str.strip_chars().eq("").any():
+            # No blank line: the native parser's rows are the file's rows, one to one.
+            frame = pl.read_csv(io.BytesIO(utf8), separator=delimiter, quote_char=None,
+                                infer_schema=False, has_header=True, new_columns=names,
+                                truncate_ragged_lines=True)
+            if frame.height == body.len():
+                fields = body.str.count_matches(delimiter, literal=True) + 1
+                ragged = fields != len(names)
+                numbers = pl.int_range(1, body.len() + 1, dtype=pl.Int64, eager=True)
+                read["ragged"] = list(zip(numbers.filter(ragged).to_list(),
+                                          fields.filter(ragged).to_list()))
+                return frame.with_columns(numbers.alias(ROW_NUMBER)).filter(~ragged), read
+        body = body.filter(body.str.strip_chars() != "")
+    frame, read["ragged"] = _fields(body, names, delimiter)
+    return frame, read
+
+
+def _lines(utf8: bytes) -> pl.Series:
+    """Data lines, read natively by Polars (one column: no separator or quote applies)."""
+    frame = pl.read_csv(io.BytesIO(utf8), has_header=False, separator="\x1f",
+                        quote_char=None, new_columns=["line"], infer_schema=False)
+    return frame["line"].slice(1).str.strip_suffix("\r").fill_null("")
 
 
 def _split_quoted(text: str, delimiter: str) -> tuple[list[str], list[list[str]]]:

@@ -85,14 +85,15 @@ def warehouse_rows(valid: pl.DataFrame, source: str, key: bytes, file_id: int,
     period = pl.col(SOURCES[source].period_column)
     if valid.schema[SOURCES[source].period_column] != pl.Date:
         period = period.dt.date()
-    born = cpr_rules.birth_date(pl.col("cpr"))
-    rows = valid.with_columns(
-        pl.lit(file_id, pl.Int32).alias("file_id"),
-        pl.col(ROW_NUMBER).alias("row_number"),
-        pl.lit(extract_date).alias("extract_date"),
-        cpr_rules.age_on(born, period).alias("age"),
-        pseudonymise(valid["cpr"], key).alias("pseudonym"),
-    )
+    rows = (valid.lazy()
+            .with_columns(cpr_rules.birth_date(pl.col("cpr")).alias("__born"), period.alias("__on"))
+            .with_columns(
+                pl.lit(file_id, pl.Int32).alias("file_id"),
+                pl.col(ROW_NUMBER).alias("row_number"),
+                pl.lit(extract_date).alias("extract_date"),
+                cpr_rules.age_on(pl.col("__born"), pl.col("__on")).alias("age"),
+            ).drop("__born", "__on").collect())
+    rows = rows.with_columns(pseudonymise(rows["cpr"], key).alias("pseudonym"))
     return rows.drop("cpr", ROW_NUMBER)
 
 
@@ -106,7 +107,7 @@ def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
             outcome.extract_date = extract_date_of(path).isoformat()
             return outcome
         schema = EXTRACT_SCHEMAS[source]
-        extract = read_extract(path, schema, told)
+        extract = read_extract(path, schema, told, digest)
         checked = validate(extract, schema, reference.context(extract.extract_date))
     except UnreadableExtract as problem:
         outcome.problem = problem.problem

@@ -54,13 +54,13 @@ def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationCont
 
     unit_columns = [c for c in ("record_id", "hospital_code", "municipality_code")
                     if c in schema.names]
-    context_columns = typed.select(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), ROW_NUMBER,
-        *[pl.col(raw(c)).alias(c) for c in unit_columns],
-    )
-    value_lookup = typed.select(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), *[raw(c) for c in schema.names]
-    ).unpivot(index="index", variable_name="column", value_name="value").with_columns(
+    failing = typed.with_row_index("index").filter(
+        pl.col("index").cast(pl.Int64).is_in(failures["index"].unique().implode())
+    ).with_columns(pl.col("index").cast(pl.Int64))
+    context_columns = failing.select(
+        "index", ROW_NUMBER, *[pl.col(raw(c)).alias(c) for c in unit_columns])
+    value_lookup = failing.select("index", *[raw(c) for c in schema.names]).unpivot(
+        index="index", variable_name="column", value_name="value").with_columns(
         pl.col("column").str.strip_prefix("__raw__"))
     broken = (
         failures.join(value_lookup, on=["index", "column"], how="left")

@@ -26,7 +26,10 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}; run 'kvalitet ingest' first")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    # Row order carries no meaning in any table (history rows keep their row_number),
+    # and not preserving it halves the time of a large insert.
+    con = duckdb.connect(str(path), read_only=read_only,
+                         config={"preserve_insertion_order": False})
     try:
         if not read_only:
             for folder in ("warehouse", "current", "results"):

@@ -86,9 +86,10 @@ class ColumnSpec:
             value = pl.when(text.str.contains(DATE_SHAPE)).then(
                 text.str.to_date("%Y-%m-%d", strict=False))
         elif self.kind == "datetime":
-            padded = text.str.replace("T", " ").str.replace(r"^(.{16})$", "${1}:00")
-            value = pl.when(text.str.contains(DATETIME_SHAPE)).then(
-                padded.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False))
+            spaced = text.str.replace("T", " ", literal=True)
+            value = pl.when(text.str.contains(DATETIME_SHAPE)).then(pl.coalesce(
+                spaced.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", strict=False),
+                spaced.str.to_datetime("%Y-%m-%d %H:%M", time_unit="us", strict=False)))
         elif self.kind == "answer":
             value = text.str.to_lowercase().fill_null("uoplyst")
         elif self.kind == "code":

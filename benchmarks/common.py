@@ -1,0 +1,34 @@
+"""Timing helpers: each repetition runs in a fresh process, so peak memory is its own."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import statistics
+import time
+from typing import Callable
+
+
+def _child(fn: Callable, args: tuple, queue) -> None:
+    start = time.perf_counter()
+    extra = fn(*args)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((seconds, peak_mb, extra))
+
+
+def measure(fn: Callable, args: tuple = (), repeats: int = 3) -> dict:
+    """Median seconds and peak RSS (MB) over ``repeats`` fresh processes."""
+    ctx = mp.get_context("spawn")
+    runs = []
+    for _ in range(repeats):
+        queue = ctx.Queue()
+        process = ctx.Process(target=_child, args=(fn, args, queue))
+        process.start()
+        runs.append(queue.get())
+        process.join()
+        if process.exitcode:
+            raise RuntimeError(f"benchmark child failed with {process.exitcode}")
+    return {"median_s": statistics.median(r[0] for r in runs),
+            "all_s": [round(r[0], 3) for r in runs],
+            "peak_mb": max(r[1] for r in runs), "extra": runs[-1][2]}
