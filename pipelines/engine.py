@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.criteria import CompiledDefinition, Compiler, compile_definition, link_flags
-from pipelines.definitions import Definition
+from pipelines.definitions import Definition, registry_columns
 from pipelines.intervals import Method, with_intervals
 from pipelines.sources import SOURCES
 from pipelines.warehouse import scalar
@@ -49,13 +49,47 @@ class Tables:
     regions: pl.DataFrame
 
 
-def load_tables(con, registries: set[str]) -> Tables:
+def columns_used(definitions: list[Definition]) -> dict[str, list[str]]:
+    """Per registry, the columns any definition reads (so only those leave the warehouse)."""
+    used: dict[str, set[str]] = {}
+
+    def add(registry: str, names) -> None:
+        used.setdefault(registry, set()).update(names)
+
+    for d in definitions:
+        compiler = Compiler(d.registry)
+        c = compile_definition(d, compiler, dt.date.max)
+        for expr in (c.denominator, c.numerator, c.missing, c.value):
+            if expr is not None:
+                add(d.registry, expr.meta.root_names())
+        for name, link in compiler.links.items():
+            used[d.registry].discard(name)
+            linked = Compiler(link.registry)
+            linked.columns = {**compiler.columns, **linked.columns}
+            own = registry_columns(link.registry)
+            for column in linked.compile(link.where, name).meta.root_names():
+                add(link.registry if column in own else d.registry, [column])
+            add(link.registry, [link.key])
+            add(d.registry, ["record_id"])
+        if d.completeness:
+            add(d.completeness.registry, [*d.completeness.same,
+                                          SOURCES[d.completeness.registry].period_column])
+            add(d.registry, d.completeness.same)
+    for registry, names in used.items():
+        names |= {SOURCES[registry].period_column, "municipality_code"}
+        if SOURCES[registry].hospital_column:
+            names.add("hospital_code")
+    return {r: sorted(names) for r, names in used.items()}
+
+
+def load_tables(con, columns: dict[str, list[str]]) -> Tables:
     """Through Arrow: DuckDB hands its columns to Polars without Python objects."""
     def frame(sql: str) -> pl.DataFrame:
         return pl.from_arrow(con.sql(sql).to_arrow_table())
 
     return Tables(
-        registries={r: frame(f"SELECT * FROM {r}").lazy() for r in sorted(registries)},
+        registries={r: frame(f"SELECT {', '.join(cols)} FROM {r}").lazy()
+                    for r, cols in sorted(columns.items())},
         hospitals=frame("SELECT * FROM hospitals"),
         municipalities=frame("SELECT * FROM municipalities"),
         regions=frame("SELECT * FROM regions"),
@@ -68,18 +102,6 @@ def data_cutoff(con) -> dt.date:
     if latest is None:
         raise RuntimeError("the warehouse holds no extracts: nothing to compute")
     return latest
-
-
-def needed_registries(definitions: list[Definition]) -> set[str]:
-    from pipelines.definitions import Linked
-
-    needed = {d.registry for d in definitions}
-    for d in definitions:
-        if d.completeness:
-            needed.add(d.completeness.registry)
-        if isinstance(d.numerator, Linked):
-            needed.add(d.numerator.linked.registry)
-    return needed
 
 
 def period_date(registry: str) -> pl.Expr:
@@ -172,56 +194,70 @@ def completeness_counts(definition: Definition, tables: Tables, cutoff: dt.date)
             .collect())
 
 
-def _with_units(grain: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
-    """Each grain cell with the unit it belongs to at every level its indicator reports."""
-    hospital_region = tables.hospitals.select(
-        "hospital_code", pl.col("region_code").cast(pl.String).alias("hospital_region"))
-    municipality_region = tables.municipalities.select(
-        pl.col("municipality_code").cast(pl.String),
-        pl.col("region_code").cast(pl.String).alias("municipality_region"))
-    has_hospital = pl.DataFrame({
-        "indicator_id": [d.id for d in definitions],
-        "by_hospital": [SOURCES[d.registry].hospital_column is not None for d in definitions],
-    })
-    levels = pl.DataFrame([{"indicator_id": d.id, "level": level}
-                           for d in definitions for level in d.levels])
-    cells = (grain.join(hospital_region, on="hospital_code", how="left")
-             .join(municipality_region, on="municipality_code", how="left")
-             .join(has_hospital, on="indicator_id", how="left")
-             .join(levels, on="indicator_id", how="inner"))
-    return cells.with_columns(
-        pl.when(pl.col("level") == "national").then(pl.lit(NATIONAL_CODE))
-        .when(pl.col("level") == "region").then(
-            pl.when(pl.col("by_hospital")).then(pl.col("hospital_region"))
-            .otherwise(pl.col("municipality_region")))
-        .when(pl.col("level") == "hospital").then(pl.col("hospital_code"))
-        .otherwise(pl.col("municipality_code")).alias("unit_code")
-    )
+def _unit_expressions(definitions: list[Definition], tables: Tables) -> tuple[pl.LazyFrame, dict]:
+    """The grain's lookup columns and, per level, the expression naming a cell's unit."""
+    lookups = pl.concat([
+        tables.hospitals.select(pl.lit("hospital").alias("kind"),
+                                pl.col("hospital_code").alias("code"), "region_code"),
+        tables.municipalities.select(pl.lit("municipality").alias("kind"),
+                                     pl.col("municipality_code").cast(pl.String).alias("code"),
+                                     "region_code"),
+    ]).with_columns(pl.col("region_code").cast(pl.String))
+    by_hospital = [d.id for d in definitions if SOURCES[d.registry].hospital_column is not None]
+    region = (pl.when(pl.col("indicator_id").is_in(by_hospital))
+              .then(pl.col("hospital_region")).otherwise(pl.col("municipality_region")))
+    units = {"national": pl.lit(NATIONAL_CODE), "region": region,
+             "hospital": pl.col("hospital_code"), "municipality": pl.col("municipality_code")}
+    return lookups.lazy(), units
 
 
-def _periods(frame: pl.DataFrame) -> pl.DataFrame:
-    """Each row once as its month and once as its year."""
-    return pl.concat([
-        frame.with_columns(pl.lit("month").alias("period_type"), pl.col("month").alias("period")),
-        frame.with_columns(pl.lit("year").alias("period_type"),
-                           pl.col("month").str.slice(0, 4).alias("period")),
-    ])
+def _by_unit(cells: pl.LazyFrame, definitions: list[Definition], tables: Tables,
+             aggregations: list[pl.Expr], keys: list[str]) -> pl.LazyFrame:
+    """Cells grouped to every (level, unit, month) their indicator reports."""
+    lookups, units = _unit_expressions(definitions, tables)
+    cells = (cells
+             .join(lookups.filter(pl.col("kind") == "hospital").select(
+                 pl.col("code").alias("hospital_code"), pl.col("region_code").alias("hospital_region")),
+                 on="hospital_code", how="left")
+             .join(lookups.filter(pl.col("kind") == "municipality").select(
+                 pl.col("code").alias("municipality_code"),
+                 pl.col("region_code").alias("municipality_region")),
+                 on="municipality_code", how="left"))
+    parts = []
+    for level, unit in units.items():
+        ids = [d.id for d in definitions if level in d.levels]
+        parts.append(cells.filter(pl.col("indicator_id").is_in(ids))
+                     .group_by("indicator_id", *keys, unit.alias("unit_code"))
+                     .agg(aggregations).with_columns(pl.lit(level).alias("level")))
+    return pl.concat(parts)
 
 
 UNIT_KEYS = ["indicator_id", "period_type", "period", "level", "unit_code"]
+COUNTS = ["numerator", "denominator", "missing"]
 
 
 def roll_up(grain: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
-    cells = _periods(_with_units(grain, definitions, tables))
-    return cells.group_by(UNIT_KEYS).agg(pl.col("numerator", "denominator", "missing").sum())
+    """Months per unit from the grain, years from the months: counts add up by construction."""
+    months = _by_unit(grain.lazy(), definitions, tables, [pl.col(COUNTS).sum()], ["month"])
+    years = months.group_by("indicator_id", "level", "unit_code",
+                            pl.col("month").str.slice(0, 4).alias("period")).agg(pl.col(COUNTS).sum())
+    return pl.concat([
+        months.rename({"month": "period"}).with_columns(pl.lit("month").alias("period_type")),
+        years.with_columns(pl.lit("year").alias("period_type")),
+    ], how="diagonal").select(*UNIT_KEYS, *COUNTS).collect()
 
 
 def medians(values: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
+    """Medians from the records of each unit and period (a median does not roll up)."""
     if values.is_empty():
         return pl.DataFrame()
-    cells = _periods(_with_units(values, definitions, tables))
-    return cells.group_by(UNIT_KEYS).agg(
-        pl.len().cast(pl.Int64).alias("denominator"), pl.col("value").median().alias("median"))
+    stats = [pl.len().cast(pl.Int64).alias("denominator"), pl.col("value").median().alias("median")]
+    lazy = values.lazy().with_columns(pl.col("month").str.slice(0, 4).alias("year"))
+    months = _by_unit(lazy, definitions, tables, stats, ["month"]).rename({"month": "period"})
+    years = _by_unit(lazy, definitions, tables, stats, ["year"]).rename({"year": "period"})
+    return pl.concat([months.with_columns(pl.lit("month").alias("period_type")),
+                      years.with_columns(pl.lit("year").alias("period_type"))],
+                     how="diagonal").select(*UNIT_KEYS, "denominator", "median").collect()
 
 
 def unit_names(tables: Tables) -> pl.DataFrame:
@@ -282,7 +318,7 @@ def compute(con, definitions: list[Definition], cutoff: dt.date | None = None,
             ci: Method = "wilson") -> pl.DataFrame:
     """indicator_results for the warehouse's current data."""
     cutoff = cutoff or data_cutoff(con)
-    tables = load_tables(con, needed_registries(definitions))
+    tables = load_tables(con, columns_used(definitions))
     grains, values = [], []
     by_registry: dict[str, list[Definition]] = {}
     for d in definitions:
