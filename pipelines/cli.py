@@ -101,10 +101,17 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
     except BadReference as problem:
         typer.secho(f"reference tables: {problem}", fg="red", err=True)
         raise typer.Exit(1)
+    from pipelines.risk_adjustment import RiskModelError
+
     with wh.connect(path) as con:
         validation_report.write(con, summary, output / "validation")
-        results = engine.compute(con, definitions, day, ci)
-        written = write_results(con, results, output)
+        try:
+            computation = engine.compute_all(con, definitions, day, ci)
+        except RiskModelError as problem:
+            typer.secho(f"risk adjustment stopped the run: {problem}", fg="red", err=True)
+            raise typer.Exit(1)
+        results = computation.results
+        written = write_results(con, results, output, computation.model_fits)
     typer.echo(f"{results.height:,} indicator result rows -> {written}")
     _exit_for(summary)
 
@@ -180,6 +187,49 @@ def indicators_docs(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_markdown(load_definitions(settings.INDICATORS_DIR)), encoding="utf-8")
     typer.echo(f"wrote {output}")
+
+
+model_app = typer.Typer(help="Risk-adjustment models.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("report")
+def model_report(
+    indicator: str = typer.Option(..., "--indicator", help="A risk-adjusted indicator, e.g. STROKE_06."),
+    year: str = typer.Option(..., "--year", help="The model's year, e.g. 2024."),
+    warehouse: Optional[Path] = WarehouseOpt,
+) -> None:
+    """Print a case-mix model's fit: n, events, c-statistic, Hosmer-Lemeshow, coefficients."""
+    from pipelines import warehouse as wh
+
+    path = warehouse or settings.default_warehouse()
+    with wh.connect(path, read_only=True) as con:
+        fit = con.execute("SELECT * FROM risk_models WHERE indicator_id = ? AND year = ?",
+                          [indicator, year]).fetchall()
+        columns = [d[0] for d in con.description]
+        terms = con.execute("SELECT term, estimate, std_error, ci_low, ci_high, odds_ratio "
+                            "FROM risk_model_coefficients WHERE indicator_id = ? AND year = ? "
+                            "ORDER BY position", [indicator, year]).fetchall()
+        available = con.execute("SELECT DISTINCT indicator_id || ' ' || year FROM risk_models "
+                                "ORDER BY 1").fetchall()
+    if not fit:
+        options = ", ".join(a[0] for a in available) or "none (run kvalitet run first)"
+        typer.secho(f"no model for {indicator} {year} in {path}; available: {options}", fg="red")
+        raise typer.Exit(1)
+    m = dict(zip(columns, fit[0]))
+    typer.echo(f"{indicator} {year}: logistic regression on {m['n']:,} national denominator "
+               f"records, {m['events']:,} events ({m['events'] / m['n']:.1%})")
+    typer.echo(f"  c-statistic {m['c_statistic']:.3f}; Hosmer-Lemeshow chi2 "
+               f"{m['hosmer_lemeshow_chi2']:.2f} on {m['hosmer_lemeshow_df']} df, "
+               f"p = {m['hosmer_lemeshow_p']:.3f}; converged: {m['converged']}")
+    if m["dropped_categories"]:
+        typer.echo(f"  dropped (no records): {m['dropped_categories']}")
+    typer.echo(f"  {'term':<28}{'estimate':>10}{'std.err':>10}{'OR':>9}{'95% CI of OR':>22}")
+    import math
+
+    for term, estimate, se, low, high, odds in terms:
+        typer.echo(f"  {term:<28}{estimate:>10.4f}{se:>10.4f}{odds:>9.3f}"
+                   f"{f'{math.exp(low):.3f} - {math.exp(high):.3f}':>22}")
 
 
 def _exit_for(summary) -> None:

@@ -17,6 +17,7 @@ import polars as pl
 from pipelines.criteria import CompiledDefinition, Compiler, compile_definition, link_flags
 from pipelines.definitions import Definition, registry_columns
 from pipelines.intervals import Method, with_intervals
+from pipelines.risk_adjustment import ModelFit, adjust, expected_cells
 from pipelines.sources import SOURCES
 from pipelines.warehouse import scalar
 
@@ -71,6 +72,8 @@ def columns_used(definitions: list[Definition]) -> dict[str, list[str]]:
                 add(link.registry if column in own else d.registry, [column])
             add(link.registry, [link.key])
             add(d.registry, ["record_id"])
+        if d.risk_adjustment:
+            add(d.registry, [v.column for v in d.risk_adjustment.case_mix])
         if d.completeness:
             add(d.completeness.registry, [*d.completeness.same,
                                           SOURCES[d.completeness.registry].period_column])
@@ -139,7 +142,25 @@ def registry_counts(registry: str, definitions: list[Definition], tables: Tables
 
     values = [_median_values(frame, keys, c) for c in compiled if not c.definition.is_proportion]
     medians = pl.concat(values) if values else pl.DataFrame()
-    return counts, medians
+    expected, fits = [], []
+    for c in compiled:
+        if c.definition.risk_adjustment:
+            cells, year_fits = _expected(frame, keys, c)
+            expected.append(cells)
+            fits += year_fits
+    if expected:
+        counts = counts.join(pl.concat(expected), on=GRAIN, how="left")
+    return counts, medians, fits
+
+
+def _expected(frame: pl.LazyFrame, keys: list[pl.Expr], c: CompiledDefinition
+              ) -> tuple[pl.DataFrame, list[ModelFit]]:
+    """Expected events per grain cell from the indicator's case-mix model, year by year."""
+    case_mix = [v.column for v in c.definition.risk_adjustment.case_mix]
+    records = (frame.filter(c.denominator)
+               .select(*keys, c.numerator.alias("outcome"), *case_mix).collect())
+    cells, fits = expected_cells(records, c.definition, ["hospital_code", "municipality_code", "month"])
+    return cells.with_columns(pl.lit(c.definition.id).alias("indicator_id")), fits
 
 
 def _long_counts(wide: pl.DataFrame | None) -> pl.DataFrame:
@@ -234,17 +255,23 @@ def _by_unit(cells: pl.LazyFrame, definitions: list[Definition], tables: Tables,
 
 UNIT_KEYS = ["indicator_id", "period_type", "period", "level", "unit_code"]
 COUNTS = ["numerator", "denominator", "missing"]
+ADDITIVE = [*COUNTS, "expected", "variance"]  # expected events and their variance add up too
 
 
 def roll_up(grain: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
     """Months per unit from the grain, years from the months: counts add up by construction."""
-    months = _by_unit(grain.lazy(), definitions, tables, [pl.col(COUNTS).sum()], ["month"])
+    grain = grain.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("expected", "variance")
+                               if c not in grain.columns)
+    sums = [pl.col(c).sum() for c in COUNTS] + [
+        pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c)
+        for c in ("expected", "variance")]
+    months = _by_unit(grain.lazy(), definitions, tables, sums, ["month"])
     years = months.group_by("indicator_id", "level", "unit_code",
-                            pl.col("month").str.slice(0, 4).alias("period")).agg(pl.col(COUNTS).sum())
+                            pl.col("month").str.slice(0, 4).alias("period")).agg(sums)
     return pl.concat([
         months.rename({"month": "period"}).with_columns(pl.lit("month").alias("period_type")),
         years.with_columns(pl.lit("year").alias("period_type")),
-    ], how="diagonal").select(*UNIT_KEYS, *COUNTS).collect()
+    ], how="diagonal").select(*UNIT_KEYS, *ADDITIVE).collect()
 
 
 def medians(values: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
@@ -287,6 +314,10 @@ def finish(counts: pl.DataFrame, median_rows: pl.DataFrame, definitions: list[De
     proportions = counts.with_columns(
         (pl.col("numerator") / pl.col("denominator")).alias("proportion"))
     proportions = with_intervals(proportions, ci)
+    national = proportions.filter(pl.col("level") == "national").select(
+        "indicator_id", "period_type", "period", pl.col("proportion").alias("national_proportion"))
+    proportions = adjust(proportions.join(national, on=["indicator_id", "period_type", "period"],
+                                          how="left"))
     if not median_rows.is_empty():
         median_rows = median_rows.with_columns(
             pl.lit(None, pl.Int64).alias("numerator"), pl.lit(0, pl.Int64).alias("missing"))
@@ -314,12 +345,25 @@ def conform(rows: pl.DataFrame) -> pl.DataFrame:
     ])
 
 
+@dataclass
+class Computation:
+    results: pl.DataFrame  # the output contract
+    model_fits: list[ModelFit]
+    cutoff: dt.date
+
+
 def compute(con, definitions: list[Definition], cutoff: dt.date | None = None,
             ci: Method = "wilson") -> pl.DataFrame:
     """indicator_results for the warehouse's current data."""
+    return compute_all(con, definitions, cutoff, ci).results
+
+
+def compute_all(con, definitions: list[Definition], cutoff: dt.date | None = None,
+                ci: Method = "wilson") -> Computation:
+    """indicator_results and the risk models behind them."""
     cutoff = cutoff or data_cutoff(con)
     tables = load_tables(con, columns_used(definitions))
-    grains, values = [], []
+    grains, values, fits = [], [], []
     by_registry: dict[str, list[Definition]] = {}
     for d in definitions:
         if d.type == "completeness":
@@ -328,11 +372,12 @@ def compute(con, definitions: list[Definition], cutoff: dt.date | None = None,
             by_registry.setdefault(d.registry, []).append(d)
     for registry, group in by_registry.items():
         log.info("computing %d indicators on %s", len(group), registry)
-        counts, medians_ = registry_counts(registry, group, tables, cutoff)
+        counts, medians_, registry_fits = registry_counts(registry, group, tables, cutoff)
         grains.append(counts)
+        fits += registry_fits
         if not medians_.is_empty():
             values.append(medians_)
-    grain = pl.concat(grains)
+    grain = pl.concat(grains, how="diagonal_relaxed")
     counts = roll_up(grain, definitions, tables)
     median_rows = medians(pl.concat(values) if values else pl.DataFrame(), definitions, tables)
-    return finish(counts, median_rows, definitions, tables, ci)
+    return Computation(finish(counts, median_rows, definitions, tables, ci), fits, cutoff)

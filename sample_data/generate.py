@@ -135,8 +135,11 @@ def stroke(world: World, n: int) -> pl.DataFrame:
     severity = np.clip(rng.normal(44, 14, n), 0, 58).astype(int)
     mrs = rng.choice(6, p=[0.5, 0.2, 0.12, 0.1, 0.05, 0.03], size=n)
     lyse = answers(rng, np.where(diagnosis == "DI63", expit(-1.6 + 0.5 * eff), 0.0))
+    sss_missing = rng.random(n) < 0.07
+    mrs_missing = rng.random(n) < 0.07
     death_risk = expit(-2.7 + 0.04 * (ages - 70) - 0.07 * (severity - 44) + 0.35 * mrs
-                       - 0.4 * eff + 0.3 * (diagnosis == "DI61"))
+                       - 0.4 * eff + 0.3 * (diagnosis == "DI61")
+                       + 0.6 * sss_missing + 0.4 * mrs_missing)
     dies = rng.random(n) < death_risk
     death_day = np.where(rng.random(n) < 0.85, rng.integers(0, 31, n), rng.integers(31, 200, n))
     length_of_stay = rng.gamma(2.0, 60.0, n) + 10  # hours
@@ -160,8 +163,8 @@ def stroke(world: World, n: int) -> pl.DataFrame:
             rng.random(n) < expit(2.0 + eff), rng.uniform(10, 1400, n), rng.uniform(1450, 4000, n)))),
         "physio_assessment_at": maybe(rng, 0.05, after(adm, np.where(
             rng.random(n) < expit(1.8 + eff), rng.uniform(60, 2870, n), rng.uniform(2900, 6000, n)))),
-        "sss_score": maybe(rng, 0.05, severity.astype(object)),
-        "prestroke_mrs": maybe(rng, 0.04, mrs.astype(object)),
+        "sss_score": np.where(sss_missing, None, severity.astype(object)),
+        "prestroke_mrs": np.where(mrs_missing, None, mrs.astype(object)),
         "discharge_at": after(adm, length_of_stay * 60),
         "death_date": np.where(dies, (adm.astype("datetime64[D]") + death_day.astype("timedelta64[D]")),
                                np.datetime64("NaT")),
@@ -179,8 +182,10 @@ def hipfracture(world: World, n: int) -> pl.DataFrame:
     surgery_delay = np.where(rng.random(n) < expit(1.5 + eff), rng.uniform(2, 23.9, n),
                              rng.uniform(24.2, 60, n))
     surgery = np.where(operated, after(adm, surgery_delay * 60), np.datetime64("NaT"))
+    asa_missing = rng.random(n) < 0.07
+    mobility_missing = rng.random(n) < 0.07
     death_risk = expit(-2.4 + 0.06 * (ages - 82) + 0.6 * (asa - 3) - 0.15 * (mobility - 5)
-                       - 0.4 * eff)
+                       - 0.4 * eff + 0.6 * asa_missing + 0.5 * mobility_missing)
     dies = rng.random(n) < death_risk
     death_day = np.where(rng.random(n) < 0.8, rng.integers(0, 31, n), rng.integers(31, 300, n))
     reoperated = operated & (rng.random(n) < 0.06)
@@ -193,8 +198,8 @@ def hipfracture(world: World, n: int) -> pl.DataFrame:
         "admission_at": adm,
         "diagnosis": rng.choice(["DS720", "DS721", "DS722"], p=[0.5, 0.4, 0.1], size=n),
         "surgery_at": surgery,
-        "asa_score": maybe(rng, 0.03, asa.astype(object)),
-        "new_mobility_score": maybe(rng, 0.04, mobility.astype(object)),
+        "asa_score": np.where(asa_missing, None, asa.astype(object)),
+        "new_mobility_score": np.where(mobility_missing, None, mobility.astype(object)),
         "mobilised_at": np.where(operated, maybe(rng, 0.04, after(surgery, np.where(
             rng.random(n) < expit(1.7 + eff), rng.uniform(60, 1430, n),
             rng.uniform(1450, 3000, n)))), np.datetime64("NaT")),

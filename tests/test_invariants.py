@@ -45,8 +45,12 @@ def test_counts_add_up_on_generated_data(tmp_path_factory, seed, rows):
     generate(folder / "in", rows=rows, seed=seed)
     path = folder / "w.duckdb"
     ingest_directory(folder / "in", path, TEST_KEY)
+    # Counts are what add up; tiny random data may leave a case-mix category without
+    # events (which rightly stops a run), so the models are left out here.
+    definitions = [d.model_copy(update={"risk_adjustment": None})
+                   for d in load_definitions(INDICATORS_DIR)]
     with warehouse.connect(path) as con:
-        results = engine.compute(con, load_definitions(INDICATORS_DIR))
+        results = engine.compute(con, definitions)
     assert_additive(results)
 
 

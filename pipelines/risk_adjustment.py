@@ -1,0 +1,251 @@
+"""Risk adjustment: case-mix logistic models, expected counts, O/E, adjusted and smoothed rates.
+
+Every case-mix variable is categorical, so a year's records collapse into a few
+hundred covariate patterns; a binomial GLM on (events, non-events) per pattern
+has exactly the maximum-likelihood estimates of the record-level logistic
+regression, at a fraction of the cost. Expected counts and their variances
+(sum of p and of p(1 - p)) are additive: they roll up with the counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import statsmodels.api as sm
+from scipy import stats
+
+from pipelines.definitions import CaseMixVariable, Definition
+
+log = logging.getLogger("kvalitet.risk")
+
+MIN_DENOMINATOR = 3  # units with a denominator <= 2 get no adjusted or smoothed value
+
+
+class RiskModelError(Exception):
+    """A model that cannot be fitted as specified; the message names indicator, year, variable."""
+
+
+@dataclass
+class ModelFit:
+    indicator_id: str
+    year: str
+    n: int
+    events: int
+    converged: bool
+    c_statistic: float
+    hosmer_lemeshow_chi2: float
+    hosmer_lemeshow_df: int
+    hosmer_lemeshow_p: float
+    coefficients: pl.DataFrame = field(repr=False)  # term, estimate, std_error, ci_low, ci_high
+    dropped_categories: list[str] = field(default_factory=list)
+
+
+def label_expression(variable: CaseMixVariable) -> pl.Expr:
+    """The category label of each record for one variable (null if none fits)."""
+    column = pl.col(variable.column)
+    expr = None
+    for category in variable.categories:
+        if category.missing:
+            test = column.is_null()
+        elif category.values is not None:
+            test = column.cast(pl.String).is_in(category.values)
+        else:
+            low = category.min if category.min is not None else -np.inf
+            high = category.max if category.max is not None else np.inf
+            test = column.is_between(low, high)
+        expr = (pl.when(test) if expr is None else expr.when(test)).then(pl.lit(category.label))
+    return expr.otherwise(None).alias(variable.name)
+
+
+def design(patterns: pl.DataFrame, variables: list[CaseMixVariable], indicator: str, year: str
+           ) -> tuple[np.ndarray, list[str], list[str]]:
+    """Intercept plus a dummy per non-reference category that has records; refuses a
+    category with records but no events."""
+    columns, names, dropped = [np.ones(patterns.height)], ["intercept"], []
+    for variable in variables:
+        present = (patterns.group_by(variable.name)
+                   .agg(pl.col("n").sum(), pl.col("events").sum()))
+        counts = {r[variable.name]: (r["n"], r["events"]) for r in present.to_dicts()}
+        kept = [c.label for c in variable.categories if counts.get(c.label, (0, 0))[0] > 0]
+        dropped += [f"{variable.name}={c.label}" for c in variable.categories
+                    if c.label not in kept]
+        for label in kept:
+            n, events = counts[label]
+            if events == 0:
+                raise RiskModelError(
+                    f"{indicator} {year}: case-mix variable {variable.name!r}, category "
+                    f"{label!r} has {n} records but no events; the model cannot be fitted "
+                    "(merge the category with a neighbour in the definition)")
+        labels = patterns[variable.name].to_numpy()
+        for label in kept[1:]:  # the first category with records is the reference
+            columns.append((labels == label).astype(float))
+            names.append(f"{variable.name}[{label}]")
+    return np.column_stack(columns), names, dropped
+
+
+def c_statistic(p: np.ndarray, events: np.ndarray, n: np.ndarray) -> float:
+    """Area under the ROC curve from patterns: P(p_event > p_non-event), ties count half."""
+    order = np.argsort(p, kind="stable")
+    p, events, non_events = p[order], events[order].astype(float), (n - events)[order].astype(float)
+    unique, groups = np.unique(p, return_inverse=True)
+    ev = np.bincount(groups, events, len(unique))
+    ne = np.bincount(groups, non_events, len(unique))
+    below = np.cumsum(ne) - ne
+    total = ev.sum() * ne.sum()
+    return float((ev * below + 0.5 * ev * ne).sum() / total) if total else float("nan")
+
+
+def hosmer_lemeshow(p: np.ndarray, events: np.ndarray, n: np.ndarray, groups: int = 10
+                    ) -> tuple[float, int, float]:
+    """Groups cut at the deciles of the records' predicted risk (ties stay together, as in
+    R's ResourceSelection::hoslem.test); chi-square with groups - 2 degrees of freedom."""
+    order = np.argsort(p, kind="stable")
+    p, events, n = p[order], events[order], n[order]
+    cumulative = np.cumsum(n) / n.sum()
+    cuts = np.unique(np.array([p[np.searchsorted(cumulative, q)] if q < 1 else p[-1]
+                               for q in np.linspace(0, 1, groups + 1)]))
+    group = np.clip(np.searchsorted(cuts, p, side="left") - 1, 0, None) if len(cuts) > 1 \
+        else np.zeros(len(p), int)
+    chi2 = 0.0
+    used = 0
+    for g in np.unique(group):
+        mask = group == g
+        observed, size = events[mask].sum(), n[mask].sum()
+        expected = (p[mask] * n[mask]).sum()
+        if size and 0 < expected < size:
+            chi2 += (observed - expected) ** 2 / (expected * (1 - expected / size))
+            used += 1
+    df = max(used - 2, 1)
+    return float(chi2), df, float(stats.chi2.sf(chi2, df))
+
+
+def fit_year(patterns: pl.DataFrame, definition: Definition, year: str) -> tuple[np.ndarray, ModelFit]:
+    """Predicted probability per pattern row, and the model's statistics."""
+    variables = definition.risk_adjustment.case_mix
+    X, names, dropped = design(patterns, variables, definition.id, year)
+    events = patterns["events"].to_numpy().astype(float)
+    n = patterns["n"].to_numpy().astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sm.GLM(np.column_stack([events, n - events]), X, family=sm.families.Binomial())
+        result = model.fit(tol=1e-10, maxiter=100)  # 1e-12 is below float noise at millions
+    converged = bool(result.converged) and np.all(np.isfinite(result.params))
+    if not converged or np.any(np.abs(result.params) > 30):
+        raise RiskModelError(f"{definition.id} {year}: the case-mix model did not converge "
+                             f"(terms {', '.join(names)}); check for separation")
+    p = result.predict(X)
+    ci = result.conf_int()
+    coefficients = pl.DataFrame({
+        "term": names, "estimate": result.params, "std_error": result.bse,
+        "ci_low": ci[:, 0], "ci_high": ci[:, 1], "odds_ratio": np.exp(result.params),
+    })
+    chi2, df, p_value = hosmer_lemeshow(p, events, n)
+    fit = ModelFit(definition.id, year, int(n.sum()), int(events.sum()), converged,
+                   c_statistic(p, events, n), chi2, df, p_value, coefficients, dropped)
+    return p, fit
+
+
+def expected_cells(records: pl.DataFrame, definition: Definition, grain: list[str]
+                   ) -> tuple[pl.DataFrame, list[ModelFit]]:
+    """Expected events and their variance per grain cell, each year by its own model.
+
+    ``records``: the indicator's denominator records with the grain columns, ``month``,
+    ``outcome`` (bool) and the case-mix columns."""
+    variables = definition.risk_adjustment.case_mix
+    labelled = records.with_columns(
+        [label_expression(v) for v in variables] + [pl.col("month").str.slice(0, 4).alias("year")])
+    for v in variables:
+        unmatched = labelled.filter(pl.col(v.name).is_null())
+        if unmatched.height:
+            value = unmatched[v.column][0]
+            raise RiskModelError(f"{definition.id}: {v.column} = {value!r} fits no category of "
+                                 f"case-mix variable {v.name!r}")
+    names = [v.name for v in variables]
+    cells = labelled.group_by(*grain, "year", *names).agg(
+        pl.len().alias("n"), pl.col("outcome").sum().alias("events"))
+    patterns = cells.group_by("year", *names).agg(pl.col("n", "events").sum()).sort("year", *names)
+    predicted, fits = [], []
+    for (year,), part in patterns.group_by("year", maintain_order=True):
+        if part["events"].sum() == 0:
+            log.warning("%s %s: no events in the year, so no case-mix model and no expected "
+                        "counts", definition.id, year)
+            continue
+        p, fit = fit_year(part, definition, year)
+        predicted.append(part.select("year", *names).with_columns(pl.Series("p", p)))
+        fits.append(fit)
+    if not predicted:
+        return pl.DataFrame(schema={**{k: records.schema[k] for k in grain},
+                                    "expected": pl.Float64, "variance": pl.Float64}), fits
+    probabilities = pl.concat(predicted)
+    expected = (cells.join(probabilities, on=["year", *names], how="left")
+                .group_by(*grain).agg((pl.col("n") * pl.col("p")).sum().alias("expected"),
+                                      (pl.col("n") * pl.col("p") * (1 - pl.col("p"))).sum()
+                                      .alias("variance")))
+    return expected, fits
+
+
+def poisson_interval(observed: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood) interval for a Poisson count."""
+    observed = np.asarray(observed, float)
+    low = np.where(observed > 0, stats.chi2.ppf(alpha / 2, 2 * observed) / 2, 0.0)
+    high = stats.chi2.ppf(1 - alpha / 2, 2 * (observed + 1)) / 2
+    return low, high
+
+
+def adjust(rows: pl.DataFrame) -> pl.DataFrame:
+    """O/E, adjusted and smoothed proportions for risk-adjusted rows (others pass through).
+
+    ``rows`` carries numerator, denominator, expected, variance and the national
+    proportion of the row's indicator and period (``national_proportion``)."""
+    low, high = poisson_interval(rows["numerator"].fill_null(0).to_numpy())
+    rows = rows.with_columns(pl.Series("poisson_low", low), pl.Series("poisson_high", high))
+    has_model = pl.col("expected").is_not_null() & (pl.col("expected") > 0)
+    big_enough = pl.col("denominator") >= MIN_DENOMINATOR
+    p_bar = pl.col("national_proportion")
+    rows = rows.with_columns(
+        pl.when(has_model).then(pl.col("numerator") / pl.col("expected")).alias("oe_ratio"),
+        pl.when(has_model).then(pl.col("poisson_low") / pl.col("expected")).alias("oe_low"),
+        pl.when(has_model).then(pl.col("poisson_high") / pl.col("expected")).alias("oe_high"),
+    ).with_columns(
+        pl.when(has_model & big_enough).then(pl.col("oe_ratio") * p_bar).alias("adjusted_proportion"),
+        pl.when(has_model & big_enough).then(pl.col("oe_low") * p_bar).alias("adjusted_low"),
+        pl.when(has_model & big_enough).then(pl.col("oe_high") * p_bar).alias("adjusted_high"),
+        # Sampling (noise) variance of the adjusted rate: p_bar^2 * Var(O) / E^2.
+        pl.when(has_model & big_enough)
+        .then(p_bar ** 2 * pl.col("variance") / pl.col("expected") ** 2).alias("noise_variance"),
+    )
+    return smooth(rows).drop("poisson_low", "poisson_high", "noise_variance")
+
+
+def smooth(rows: pl.DataFrame) -> pl.DataFrame:
+    """Reliability-weighted (empirical Bayes) rates, as AHRQ's QI software does:
+    smoothed = w * adjusted + (1 - w) * national, w = signal / (signal + noise).
+
+    The signal variance (between-unit variance of the true adjusted rates) is a
+    method-of-moments estimate per indicator, level and period, over the units
+    with an adjusted rate: the denominator-weighted variance of the adjusted rates
+    around the national proportion minus their weighted mean noise variance,
+    floored at 0 (then every unit shrinks fully to the national rate)."""
+    keys = ["indicator_id", "period_type", "period", "level"]
+    usable = pl.col("adjusted_proportion").is_not_null() & (pl.col("level") != "national")
+    weight = pl.col("denominator").cast(pl.Float64)
+    signal = (rows.filter(usable).group_by(keys).agg(
+        ((weight * (pl.col("adjusted_proportion") - pl.col("national_proportion")) ** 2).sum()
+         / weight.sum() - (weight * pl.col("noise_variance")).sum() / weight.sum())
+        .clip(lower_bound=0).alias("signal_variance")))
+    rows = rows.join(signal, on=keys, how="left")
+    reliability = pl.col("signal_variance") / (pl.col("signal_variance") + pl.col("noise_variance"))
+    national = pl.col("level") == "national"
+    return rows.with_columns(
+        pl.when(national).then(pl.col("adjusted_proportion"))
+        .when(pl.col("adjusted_proportion").is_not_null())
+        .then(pl.when(pl.col("noise_variance") > 0)
+              .then(reliability.fill_nan(0) * pl.col("adjusted_proportion")
+                    + (1 - reliability.fill_nan(0)) * pl.col("national_proportion"))
+              .otherwise(pl.col("adjusted_proportion")))
+        .alias("smoothed_proportion")
+    ).drop("signal_variance")
