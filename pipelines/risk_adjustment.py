@@ -45,10 +45,10 @@ class ModelFit:
 
 
 def label_expression(variable: CaseMixVariable) -> pl.Expr:
-    """The category label of each record for one variable (null if none fits)."""
+    """The index of each record's category for one variable (null if none fits)."""
     column = pl.col(variable.column)
     expr = None
-    for category in variable.categories:
+    for index, category in enumerate(variable.categories):
         if category.missing:
             test = column.is_null()
         elif category.values is not None:
@@ -57,7 +57,7 @@ def label_expression(variable: CaseMixVariable) -> pl.Expr:
             low = category.min if category.min is not None else -np.inf
             high = category.max if category.max is not None else np.inf
             test = column.is_between(low, high)
-        expr = (pl.when(test) if expr is None else expr.when(test)).then(pl.lit(category.label))
+        expr = (pl.when(test) if expr is None else expr.when(test)).then(pl.lit(index, pl.UInt8))
     return expr.otherwise(None).alias(variable.name)
 
 
@@ -70,20 +70,21 @@ def design(patterns: pl.DataFrame, variables: list[CaseMixVariable], indicator: 
         present = (patterns.group_by(variable.name)
                    .agg(pl.col("n").sum(), pl.col("events").sum()))
         counts = {r[variable.name]: (r["n"], r["events"]) for r in present.to_dicts()}
-        kept = [c.label for c in variable.categories if counts.get(c.label, (0, 0))[0] > 0]
-        dropped += [f"{variable.name}={c.label}" for c in variable.categories
-                    if c.label not in kept]
-        for label in kept:
-            n, events = counts[label]
+        kept = [i for i in range(len(variable.categories)) if counts.get(i, (0, 0))[0] > 0]
+        dropped += [f"{variable.name}={c.label}" for i, c in enumerate(variable.categories)
+                    if i not in kept]
+        for index in kept:
+            n, events = counts[index]
             if events == 0:
                 raise RiskModelError(
                     f"{indicator} {year}: case-mix variable {variable.name!r}, category "
-                    f"{label!r} has {n} records but no events; the model cannot be fitted "
-                    "(merge the category with a neighbour in the definition)")
-        labels = patterns[variable.name].to_numpy()
-        for label in kept[1:]:  # the first category with records is the reference
-            columns.append((labels == label).astype(float))
-            names.append(f"{variable.name}[{label}]")
+                    f"{variable.categories[index].label!r} has {n} records but no events; the "
+                    "model cannot be fitted (merge the category with a neighbour in the "
+                    "definition)")
+        codes = patterns[variable.name].to_numpy()
+        for index in kept[1:]:  # the first category with records is the reference
+            columns.append((codes == index).astype(float))
+            names.append(f"{variable.name}[{variable.categories[index].label}]")
     return np.column_stack(columns), names, dropped
 
 
@@ -149,24 +150,27 @@ def fit_year(patterns: pl.DataFrame, definition: Definition, year: str) -> tuple
     return p, fit
 
 
-def expected_cells(records: pl.DataFrame, definition: Definition, grain: list[str]
-                   ) -> tuple[pl.DataFrame, list[ModelFit]]:
+def expected_cells(records: pl.LazyFrame | pl.DataFrame, definition: Definition,
+                   grain: list[str]) -> tuple[pl.DataFrame, list[ModelFit]]:
     """Expected events and their variance per grain cell, each year by its own model.
 
     ``records``: the indicator's denominator records with the grain columns, ``month``,
     ``outcome`` (bool) and the case-mix columns."""
     variables = definition.risk_adjustment.case_mix
-    labelled = records.with_columns(
-        [label_expression(v) for v in variables] + [pl.col("month").str.slice(0, 4).alias("year")])
-    for v in variables:
-        unmatched = labelled.filter(pl.col(v.name).is_null())
-        if unmatched.height:
-            value = unmatched[v.column][0]
-            raise RiskModelError(f"{definition.id}: {v.column} = {value!r} fits no category of "
-                                 f"case-mix variable {v.name!r}")
     names = [v.name for v in variables]
-    cells = labelled.group_by(*grain, "year", *names).agg(
-        pl.len().alias("n"), pl.col("outcome").sum().alias("events"))
+    cells = (records.lazy()
+             .group_by(*grain, pl.col("month").str.slice(0, 4).alias("year"),
+                       *[label_expression(v) for v in variables])
+             .agg(pl.len().alias("n"), pl.col("outcome").sum().alias("events"),
+                  *[pl.col(v.column).first().alias(f"__value_{v.name}") for v in variables])
+             .collect())
+    for v in variables:
+        unmatched = cells.filter(pl.col(v.name).is_null())
+        if unmatched.height:
+            raise RiskModelError(f"{definition.id}: {v.column} = "
+                                 f"{unmatched[f'__value_{v.name}'][0]!r} fits no category of "
+                                 f"case-mix variable {v.name!r}")
+    cells = cells.drop(f"__value_{v.name}" for v in variables)
     patterns = cells.group_by("year", *names).agg(pl.col("n", "events").sum()).sort("year", *names)
     predicted, fits = [], []
     for (year,), part in patterns.group_by("year", maintain_order=True):
@@ -178,7 +182,7 @@ def expected_cells(records: pl.DataFrame, definition: Definition, grain: list[st
         predicted.append(part.select("year", *names).with_columns(pl.Series("p", p)))
         fits.append(fit)
     if not predicted:
-        return pl.DataFrame(schema={**{k: records.schema[k] for k in grain},
+        return pl.DataFrame(schema={**{k: cells.schema[k] for k in grain},
                                     "expected": pl.Float64, "variance": pl.Float64}), fits
     probabilities = pl.concat(predicted)
     expected = (cells.join(probabilities, on=["year", *names], how="left")

@@ -49,8 +49,8 @@ def record_level_logit(records: pl.DataFrame):
     labelled = records.with_columns(label_expression(v) for v in STROKE_06.risk_adjustment.case_mix)
     columns, names = [np.ones(labelled.height)], ["intercept"]
     for v in STROKE_06.risk_adjustment.case_mix:
-        for category in v.categories[1:]:
-            columns.append((labelled[v.name] == category.label).to_numpy().astype(float))
+        for index, category in enumerate(v.categories[1:], start=1):
+            columns.append((labelled[v.name] == index).to_numpy().astype(float))
             names.append(f"{v.name}[{category.label}]")
     X = np.column_stack(columns)
     result = sm.Logit(labelled["outcome"].to_numpy().astype(float), X).fit(disp=0, tol=1e-12,

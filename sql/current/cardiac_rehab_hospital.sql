@@ -1,5 +1,9 @@
 -- Grain: one row per cardiac_rehab_hospital record_id: the version from the latest extract (ties: the later load).
+-- A version is current when no newer version of the same record exists.
 CREATE OR REPLACE VIEW cardiac_rehab_hospital AS
-SELECT * EXCLUDE (file_id, row_number)
-FROM cardiac_rehab_hospital_history
-QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY extract_date DESC, file_id DESC) = 1;
+SELECT version.* EXCLUDE (file_id, row_number)
+FROM cardiac_rehab_hospital_history AS version
+ANTI JOIN cardiac_rehab_hospital_history AS newer
+    ON newer.record_id = version.record_id
+   AND (newer.extract_date > version.extract_date
+        OR (newer.extract_date = version.extract_date AND newer.file_id > version.file_id));
