@@ -81,7 +81,7 @@ def _cutoff(value: Optional[str]):
 
 
 def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: Optional[str],
-                 ci: str, key: bytes) -> None:
+                 ci: str, key: bytes, reports: bool = False) -> None:
     """Ingest -> validate -> compute -> write; shared by ``run`` and ``demo``."""
     from pipelines import engine, validation_report, warehouse as wh
     from pipelines.definitions import DefinitionError, load_definitions
@@ -112,7 +112,16 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
             raise typer.Exit(1)
         results = computation.results
         written = write_results(con, results, output, computation.model_fits)
-    typer.echo(f"{results.height:,} indicator result rows -> {written}")
+        typer.echo(f"{results.height:,} indicator result rows -> {written}")
+        if reports:
+            cut = computation.cutoff
+            for page in write_annual(con, path, cut.year, output / "reports" / "annual" /
+                                     str(cut.year), "da"):
+                typer.echo(f"annual report -> {page}")
+            month = f"{cut:%Y-%m}"
+            folders = write_monthly(con, path, month, output / "reports" / "monthly" / month, "da")
+            typer.echo(f"monthly deliveries {month}: {len(folders)} units -> "
+                       f"{output / 'reports' / 'monthly' / month}")
     _exit_for(summary)
 
 
@@ -155,7 +164,8 @@ def demo(
     if demo_key:
         typer.secho("demo: using a throw-away pseudonymisation key (set "
                     f"{settings.PSEUDONYM_KEY_ENV} for real data)", fg="yellow", err=True)
-    run_pipeline(settings.SAMPLE_INPUT_DIR, output, None, None, "wilson", _key(demo=True))
+    run_pipeline(settings.SAMPLE_INPUT_DIR, output, None, None, "wilson", _key(demo=True),
+                 reports=True)
 
 
 indicators_app = typer.Typer(help="Check and document the indicator definitions.",
@@ -187,6 +197,82 @@ def indicators_docs(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_markdown(load_definitions(settings.INDICATORS_DIR)), encoding="utf-8")
     typer.echo(f"wrote {output}")
+
+
+report_app = typer.Typer(help="Annual reports and monthly deliveries from the warehouse.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+LanguageOpt = typer.Option("da", "--language", "-l", help="da (default) or en.")
+
+
+def _reports_folder(output: Optional[Path], warehouse_path: Path, kind: str, period: str) -> Path:
+    return output or warehouse_path.parent / "reports" / kind / period
+
+
+def write_annual(con, warehouse_path: Path, year: int, output: Optional[Path], language: str):
+    from pipelines.definitions import load_definitions
+    from pipelines.results import read_results
+    from reports import annual
+    from reports.suppression import SmallNumberRule
+
+    folder = _reports_folder(output, warehouse_path, "annual", str(year))
+    return annual.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR), year,
+                        folder, language, SmallNumberRule.from_environment())
+
+
+def write_monthly(con, warehouse_path: Path, month: str, output: Optional[Path], language: str):
+    from pipelines import engine
+    from pipelines.definitions import load_definitions
+    from pipelines.results import read_results
+    from reports import monthly
+
+    folder = _reports_folder(output, warehouse_path, "monthly", month)
+    return monthly.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR), month,
+                         engine.data_cutoff(con), folder, language)
+
+
+def _language(language: str) -> str:
+    if language not in ("da", "en"):
+        raise typer.BadParameter("choose da or en", param_hint="--language")
+    return language
+
+
+@report_app.command("annual")
+def report_annual(
+    year: int = typer.Option(..., "--year", help="The report year, e.g. 2025."),
+    warehouse: Optional[Path] = WarehouseOpt,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder (default: "
+                                          "reports/annual/YEAR beside the warehouse)."),
+    language: str = LanguageOpt,
+) -> None:
+    """One self-contained HTML report per registry, with Excel, Parquet and CSV tables."""
+    from pipelines import warehouse as wh
+
+    path = warehouse or settings.default_warehouse()
+    with wh.connect(path, read_only=True) as con:
+        for page in write_annual(con, path, year, output, _language(language)):
+            typer.echo(f"wrote {page}")
+
+
+@report_app.command("monthly")
+def report_monthly(
+    month: str = typer.Option(..., "--month", help="The delivery month YYYY-MM."),
+    warehouse: Optional[Path] = WarehouseOpt,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder (default: "
+                                          "reports/monthly/MONTH beside the warehouse)."),
+    language: str = LanguageOpt,
+) -> None:
+    """A folder per hospital and municipality with its own results, run charts and records."""
+    import re
+
+    from pipelines import warehouse as wh
+
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month):
+        raise typer.BadParameter(f"{month!r} is not a month YYYY-MM", param_hint="--month")
+    path = warehouse or settings.default_warehouse()
+    with wh.connect(path, read_only=True) as con:
+        folders = write_monthly(con, path, month, output, _language(language))
+    typer.echo(f"wrote {len(folders)} unit deliveries to {folders[0].parent if folders else '-'}")
 
 
 model_app = typer.Typer(help="Risk-adjustment models.", no_args_is_help=True)

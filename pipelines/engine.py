@@ -347,6 +347,35 @@ def conform(rows: pl.DataFrame) -> pl.DataFrame:
     ])
 
 
+def denominator_records(con, definitions: list[Definition], cutoff: dt.date, month: str
+                        ) -> pl.DataFrame:
+    """The record_ids in each indicator's denominator for one month, with whether they meet
+    the numerator: what a unit's monthly delivery lists of its own records."""
+    counted = [d for d in definitions if d.is_proportion and d.type != "completeness"
+               and SOURCES[d.registry].has_record_id]
+    columns = columns_used(counted)
+    for registry in {d.registry for d in counted}:
+        columns[registry] = sorted(set(columns[registry]) | {"record_id"})
+    tables = load_tables(con, columns)
+    frames = []
+    for registry in sorted({d.registry for d in counted}):
+        compiler = Compiler(registry)
+        compiled = [compile_definition(d, compiler, cutoff) for d in counted
+                    if d.registry == registry]
+        frame = tables.registries[registry].filter(
+            (period_date(registry) <= cutoff)
+            & (period_date(registry).dt.strftime("%Y-%m") == month))
+        frame = link_flags(frame, compiler.links, tables.registries, compiler)
+        keys = _grain_keys(registry)
+        for c in compiled:
+            frames.append(frame.filter(c.denominator).select(
+                pl.lit(c.definition.id).alias("indicator_id"), "record_id", *keys,
+                c.numerator.alias("meets_numerator")))
+    if not frames:
+        return pl.DataFrame()
+    return pl.concat(pl.collect_all(frames))
+
+
 @dataclass
 class Computation:
     results: pl.DataFrame  # the output contract
