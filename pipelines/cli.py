@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -80,49 +81,61 @@ def _cutoff(value: Optional[str]):
         raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint="--cutoff")
 
 
+def _prefect_defaults() -> None:
+    """Local, offline Prefect: a patient ephemeral server, no telemetry, our logs captured."""
+    for name, value in (("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"),
+                        ("DO_NOT_TRACK", "1"), ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
+                        ("PREFECT_LOGGING_EXTRA_LOGGERS", "kvalitet")):
+        os.environ.setdefault(name, value)
+
+
 def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: Optional[str],
-                 ci: str, key: bytes, reports: bool = False) -> None:
-    """Ingest -> validate -> compute -> write; shared by ``run`` and ``demo``."""
-    from pipelines import engine, validation_report, warehouse as wh
+                 ci: str, key_check: bool = True, demo: bool = False, year: Optional[int] = None,
+                 month: Optional[str] = None, kind: str = "run") -> dict:
+    """Run a flow (Prefect's local mode unless KVALITET_ORCHESTRATION=direct) and report."""
     from pipelines.definitions import DefinitionError, load_definitions
-    from pipelines.ingest import ingest_directory
     from pipelines.reference import BadReference
-    from pipelines.results import write_results
+    from pipelines.risk_adjustment import RiskModelError
 
     day = _cutoff(cutoff)
+    if key_check:
+        _key(demo=demo)
     try:
-        definitions = load_definitions(settings.INDICATORS_DIR)
+        load_definitions(settings.INDICATORS_DIR)
     except DefinitionError as problem:
         typer.secho(f"indicator definitions are not valid:\n{problem}", fg="red", err=True)
         raise typer.Exit(1)
-    path = warehouse or settings.default_warehouse(output)
-    try:
-        summary = ingest_directory(input, path, key, progress=_progress)
-    except BadReference as problem:
-        typer.secho(f"reference tables: {problem}", fg="red", err=True)
-        raise typer.Exit(1)
-    from pipelines.risk_adjustment import RiskModelError
+    _prefect_defaults()
+    from pipelines import flows
 
-    with wh.connect(path) as con:
-        validation_report.write(con, summary, output / "validation")
-        try:
-            computation = engine.compute_all(con, definitions, day, ci)
-        except RiskModelError as problem:
-            typer.secho(f"risk adjustment stopped the run: {problem}", fg="red", err=True)
-            raise typer.Exit(1)
-        results = computation.results
-        written = write_results(con, results, output, computation.model_fits)
-        typer.echo(f"{results.height:,} indicator result rows -> {written}")
-        if reports:
-            cut = computation.cutoff
-            for page in write_annual(con, path, cut.year, output / "reports" / "annual" /
-                                     str(cut.year), "da"):
-                typer.echo(f"annual report -> {page}")
-            month = f"{cut:%Y-%m}"
-            folders = write_monthly(con, path, month, output / "reports" / "monthly" / month, "da")
-            typer.echo(f"monthly deliveries {month}: {len(folders)} units -> "
-                       f"{output / 'reports' / 'monthly' / month}")
-    _exit_for(summary)
+    try:
+        if not flows.orchestrated():
+            summary = flows.pipeline(input, output, warehouse, day, ci, year, month, demo,
+                                     orchestrated=False)
+        elif kind == "monthly":
+            summary = flows.monthly_flow(input, output, warehouse, month)
+        elif kind == "annual":
+            summary = flows.annual_flow(input, output, warehouse, year)
+        else:
+            summary = flows.run_flow(input, output, warehouse, day, ci, year, month, demo)
+    except (BadReference, RiskModelError) as problem:
+        typer.secho(f"the run stopped: {problem}", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{summary['rows']:,} indicator result rows -> {summary['results']} "
+               f"(cutoff {summary['cutoff']})")
+    for kind_, pages in summary["reports"].items():
+        where = Path(pages[0]).parent.parent if kind_ == "annual" and pages else (
+            Path(pages[0]).parent if pages else "-")
+        typer.echo(f"{kind_} reports: {len(pages)} -> {where}")
+    typer.echo(f"manifest -> {summary['manifest']}")
+    failed = {s: v for s, v in summary["registries"].items() if v != "completed"}
+    for source, status in failed.items():
+        typer.secho(f"REGISTRY {source} {status}", fg="red", err=True)
+    for f in summary["failed_files"]:
+        typer.secho(f"FAILED {f['source']}/{f['file_name']}: {f['problem']}", fg="red", err=True)
+    if failed or summary["failed_files"]:
+        raise typer.Exit(COMPLETED_WITH_FAILURES)
+    return summary
 
 
 CiOption = typer.Option("wilson", "--ci", help="Interval for proportions: wilson or clopper-pearson.",
@@ -150,7 +163,7 @@ def run(
 ) -> None:
     """Ingest INPUT and compute every indicator into OUTPUT/indicator_results.parquet."""
     _logging(verbose)
-    run_pipeline(input, output, warehouse, cutoff, _check_ci(ci), _key())
+    run_pipeline(input, output, warehouse, cutoff, _check_ci(ci))
 
 
 @app.command()
@@ -164,8 +177,55 @@ def demo(
     if demo_key:
         typer.secho("demo: using a throw-away pseudonymisation key (set "
                     f"{settings.PSEUDONYM_KEY_ENV} for real data)", fg="yellow", err=True)
-    run_pipeline(settings.SAMPLE_INPUT_DIR, output, None, None, "wilson", _key(demo=True),
-                 reports=True)
+    run_pipeline(settings.SAMPLE_INPUT_DIR, output, None, None, "wilson", demo=True,
+                 year=2025, month="2025-12")
+
+
+OutputOpt = typer.Option(..., "--output", "-o", file_okay=False,
+                         help="Output directory for results, reports and (by default) the warehouse.")
+
+
+@app.command()
+def monthly(
+    input: Path = InputDir, output: Path = OutputOpt,
+    month: Optional[str] = typer.Option(None, help="YYYY-MM (default: the previous month)."),
+    warehouse: Optional[Path] = WarehouseOpt,
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """The monthly flow: ingest new extracts, compute, deliver to every unit."""
+    _logging(verbose)
+    run_pipeline(input, output, warehouse, None, "wilson", month=month, kind="monthly")
+
+
+@app.command()
+def annual(
+    input: Path = InputDir, output: Path = OutputOpt,
+    year: Optional[int] = typer.Option(None, help="The report year (default: the previous)."),
+    warehouse: Optional[Path] = WarehouseOpt,
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """The annual flow: ingest, compute, and the annual report for the year."""
+    _logging(verbose)
+    run_pipeline(input, output, warehouse, None, "wilson", year=year, kind="annual")
+
+
+@app.command()
+def serve(
+    input: Path = InputDir, output: Path = OutputOpt,
+    warehouse: Optional[Path] = WarehouseOpt,
+) -> None:
+    """Register the scheduled deployments (monthly: the 5th at 06:00; annual: 1 March at 06:00,
+    Europe/Copenhagen) with the Prefect server in PREFECT_API_URL and run them when due."""
+    _prefect_defaults()
+    if not os.environ.get("PREFECT_API_URL"):
+        typer.secho("set PREFECT_API_URL to a running Prefect server (see README: "
+                    "'prefect server start')", fg="red", err=True)
+        raise typer.Exit(1)
+    _key()
+    from pipelines.deployments import serve_deployments
+
+    serve_deployments(input.resolve(), output.resolve(),
+                      warehouse.resolve() if warehouse else None)
 
 
 indicators_app = typer.Typer(help="Check and document the indicator definitions.",

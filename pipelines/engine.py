@@ -17,7 +17,7 @@ import polars as pl
 from pipelines.criteria import CompiledDefinition, Compiler, compile_definition, link_flags
 from pipelines.definitions import Definition, registry_columns
 from pipelines.intervals import Method, with_intervals
-from pipelines.risk_adjustment import ModelFit, adjust, expected_cells
+from pipelines.risk_adjustment import ModelFit, adjust, canonical_sum, expected_cells
 from pipelines.sources import SOURCES
 from pipelines.warehouse import scalar
 
@@ -265,7 +265,7 @@ def roll_up(grain: pl.DataFrame, definitions: list[Definition], tables: Tables) 
     grain = grain.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("expected", "variance")
                                if c not in grain.columns)
     sums = [pl.col(c).sum() for c in COUNTS] + [
-        pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c)
+        pl.when(pl.col(c).is_not_null().any()).then(canonical_sum(pl.col(c))).alias(c)
         for c in ("expected", "variance")]
     months = _by_unit(grain.lazy(), definitions, tables, sums, ["month"])
     years = months.group_by("indicator_id", "level", "unit_code",

@@ -55,6 +55,10 @@ class IngestSummary:
     def as_dict(self) -> dict:
         return {"files": [asdict(f) for f in self.files], "unrecognised": self.unrecognised}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "IngestSummary":
+        return cls([FileOutcome(**f) for f in data["files"]], list(data.get("unrecognised", [])))
+
 
 def discover(input_dir: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     """Extract files by source, oldest extract first; names that fit no source are listed."""
@@ -148,9 +152,13 @@ def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
 
 def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
                      formats: dict[str, FileFormat] | None = None,
-                     progress: Callable[[int, int, str], None] | None = None) -> IngestSummary:
+                     progress: Callable[[int, int, str], None] | None = None,
+                     sources: tuple[str, ...] | None = None) -> IngestSummary:
+    """Every extract of the input (or of the named sources only)."""
     reference = load_reference(input_dir)
     files, unrecognised = discover(input_dir)
+    if sources is not None:
+        files = [(s, p) for s, p in files if s in sources]
     for name in unrecognised:
         log.warning("ignored %s in %s: not a registry folder of the contract", name, input_dir)
     outcomes = []

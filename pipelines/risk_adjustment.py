@@ -25,6 +25,13 @@ log = logging.getLogger("kvalitet.risk")
 MIN_DENOMINATOR = 3  # units with a denominator <= 2 get no adjusted or smoothed value
 
 
+def canonical_sum(values: pl.Expr) -> pl.Expr:
+    """A float sum in sorted order: a parallel group-by's order varies between runs, and
+    identical inputs must give identical bytes. (cum_sum keeps the sort, which the query
+    optimiser would drop before a plain sum.)"""
+    return values.sort().cum_sum().last()
+
+
 class RiskModelError(Exception):
     """A model that cannot be fitted as specified; the message names indicator, year, variable."""
 
@@ -185,10 +192,10 @@ def expected_cells(records: pl.LazyFrame | pl.DataFrame, definition: Definition,
         return pl.DataFrame(schema={**{k: cells.schema[k] for k in grain},
                                     "expected": pl.Float64, "variance": pl.Float64}), fits
     probabilities = pl.concat(predicted)
+    n, p = pl.col("n"), pl.col("p")
     expected = (cells.join(probabilities, on=["year", *names], how="left")
-                .group_by(*grain).agg((pl.col("n") * pl.col("p")).sum().alias("expected"),
-                                      (pl.col("n") * pl.col("p") * (1 - pl.col("p"))).sum()
-                                      .alias("variance")))
+                .group_by(*grain).agg(canonical_sum(n * p).alias("expected"),
+                                      canonical_sum(n * p * (1 - p)).alias("variance")))
     return expected, fits
 
 
@@ -237,9 +244,10 @@ def smooth(rows: pl.DataFrame) -> pl.DataFrame:
     keys = ["indicator_id", "period_type", "period", "level"]
     usable = pl.col("adjusted_proportion").is_not_null() & (pl.col("level") != "national")
     weight = pl.col("denominator").cast(pl.Float64)
+    spread = weight * (pl.col("adjusted_proportion") - pl.col("national_proportion")) ** 2
     signal = (rows.filter(usable).group_by(keys).agg(
-        ((weight * (pl.col("adjusted_proportion") - pl.col("national_proportion")) ** 2).sum()
-         / weight.sum() - (weight * pl.col("noise_variance")).sum() / weight.sum())
+        (canonical_sum(spread) / weight.sum()
+         - canonical_sum(weight * pl.col("noise_variance")) / weight.sum())
         .clip(lower_bound=0).alias("signal_variance")))
     rows = rows.join(signal, on=keys, how="left")
     reliability = pl.col("signal_variance") / (pl.col("signal_variance") + pl.col("noise_variance"))

@@ -1,0 +1,200 @@
+"""Prefect flows: the monthly and annual runs, and the plain ``kvalitet run``.
+
+Flows only put steps in order. Each registry is ingested by its own task, so
+one registry's failure is reported without failing the others. Every run
+writes a manifest; with Prefect it also leaves artifacts (validation table,
+indicator overview, links to the reports).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from prefect import flow
+
+from pipelines import manifest, settings, steps, tasks
+from pipelines.extract_reader import content_hash
+
+log = logging.getLogger("kvalitet.flows")
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+
+
+def previous_month(today: dt.date | None = None) -> str:
+    today = today or dt.datetime.now(COPENHAGEN).date()
+    first = today.replace(day=1)
+    return f"{first - dt.timedelta(days=1):%Y-%m}"
+
+
+def previous_year(today: dt.date | None = None) -> int:
+    return (today or dt.datetime.now(COPENHAGEN).date()).year - 1
+
+
+def _warehouse_fingerprint(warehouse_path: Path) -> list[str]:
+    from pipelines import warehouse
+
+    with warehouse.connect(warehouse_path) as con:
+        return [r[0] for r in con.execute(
+            "SELECT content_hash FROM extract_files ORDER BY content_hash").fetchall()]
+
+
+def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None,
+             cutoff: Optional[dt.date] = None, ci: str = "wilson", year: Optional[int] = None,
+             month: Optional[str] = None, demo: bool = False, orchestrated: bool = True,
+             language: str = "da") -> dict:
+    """ingest (per registry) -> validation report -> indicators -> reports -> manifest."""
+    def call(task, *args, **kwargs):
+        return task(*args, **kwargs) if orchestrated else task.fn(*args, **kwargs)
+
+    started, timings = time.perf_counter(), {}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    warehouse_path = warehouse or settings.default_warehouse(output_dir)
+    parameters = {"input": str(input_dir), "output": str(output_dir),
+                  "warehouse": str(warehouse_path), "cutoff": str(cutoff) if cutoff else None,
+                  "ci": ci, "year": year, "month": month, "demo": demo}
+
+    ingests, failed_registries = [], {}
+    for source in steps.registries_present(input_dir):
+        t = time.perf_counter()
+        if orchestrated:
+            state = tasks.ingest_registry(input_dir, warehouse_path, source, demo,
+                                          return_state=True)
+            if state.is_failed():
+                failed_registries[source] = _failure_message(state)
+                log.error("registry %s failed: %s", source, failed_registries[source])
+                continue
+            ingests.append(state.result())
+        else:
+            try:
+                ingests.append(tasks.ingest_registry.fn(input_dir, warehouse_path, source, demo))
+            except settings.MissingPseudonymKey:
+                raise
+            except Exception as problem:  # one registry's failure does not stop the others
+                failed_registries[source] = f"{type(problem).__name__}: {problem}"
+                log.exception("registry %s failed", source)
+                continue
+        timings[f"ingest_{source}"] = round(time.perf_counter() - t, 3)
+
+    t = time.perf_counter()
+    validation = call(tasks.write_validation_report, warehouse_path, output_dir, ingests)
+    timings["validation_report"] = round(time.perf_counter() - t, 3)
+
+    def cached(task, target: Path, *args):
+        """A cached task, recomputed when its output is gone (the cache only holds a summary)."""
+        if orchestrated:
+            return task.with_options(refresh_cache=not target.exists())(*args)
+        return task.fn(*args)
+
+    content = manifest.fingerprint({
+        "extracts": _warehouse_fingerprint(warehouse_path),
+        "definitions": manifest.definitions_fingerprint(),
+        "code": manifest.code_version(), "cutoff": str(cutoff), "ci": ci})
+    results_file = output_dir / "indicator_results.parquet"
+    t = time.perf_counter()
+    computed = cached(tasks.compute_indicators, results_file, warehouse_path, output_dir, cutoff,
+                      ci, content)
+    timings["compute_indicators"] = round(time.perf_counter() - t, 3)
+    effective_cutoff = dt.date.fromisoformat(computed["cutoff"])
+
+    reports, results_hash = {}, content_hash(results_file)
+    if year is not None:
+        t = time.perf_counter()
+        reports["annual"] = cached(tasks.annual_reports,
+                                   output_dir / "reports" / "annual" / str(year),
+                                   warehouse_path, output_dir, year, language, results_hash)
+        timings["annual_reports"] = round(time.perf_counter() - t, 3)
+    if month is not None:
+        t = time.perf_counter()
+        reports["monthly"] = cached(tasks.monthly_deliveries,
+                                    output_dir / "reports" / "monthly" / month,
+                                    warehouse_path, output_dir, month, language, results_hash)
+        timings["monthly_deliveries"] = round(time.perf_counter() - t, 3)
+
+    failed_files = [f for i in ingests for f in i["files"] if f["status"] == "failed"]
+    registries = {s: ("failed: " + failed_registries[s]) if s in failed_registries else "completed"
+                  for s in steps.registries_present(input_dir)}
+    timings["total"] = round(time.perf_counter() - started, 3)
+    manifest_path = manifest.write(output_dir, input_dir, parameters, effective_cutoff, timings,
+                                   [f for i in ingests for f in i["files"]], registries)
+    summary = {
+        "results": computed["results"], "rows": computed["rows"], "cutoff": computed["cutoff"],
+        "registries": registries, "failed_files": failed_files,
+        "files_loaded": sum(f["status"] == "loaded" for i in ingests for f in i["files"]),
+        "files_already_loaded": sum(f["status"] == "already_loaded"
+                                    for i in ingests for f in i["files"]),
+        "validation": validation["totals"], "reports": reports, "manifest": str(manifest_path),
+    }
+    if orchestrated:
+        _publish(output_dir, validation, reports, summary)
+    log.info("run finished in %.1f s: %d files loaded, %d already loaded, %d failed, %d "
+             "registries failed", timings["total"], summary["files_loaded"],
+             summary["files_already_loaded"], len(failed_files), len(failed_registries))
+    return summary
+
+
+def _failure_message(state) -> str:
+    try:
+        state.result()
+    except Exception as problem:  # the task's own exception, re-raised by Prefect
+        return f"{type(problem).__name__}: {problem}"
+    return state.message or "failed"
+
+
+def _publish(output_dir: Path, validation: dict, reports: dict, summary: dict) -> None:
+    """Prefect artifacts: small tables and text, with links to the files themselves."""
+    from prefect.artifacts import (
+        create_link_artifact, create_markdown_artifact, create_table_artifact,
+    )
+
+    create_table_artifact(
+        key="validation-summary", description="Rows read, loaded and quarantined per file",
+        table=[{k: f[k] for k in ("source", "file_name", "rows_read", "rows_loaded",
+                                  "rows_quarantined")} for f in validation["files"]])
+    create_markdown_artifact(key="indicator-overview", markdown=steps.overview_markdown(output_dir),
+                             description="National results of the latest year")
+    for page in reports.get("annual", []):
+        create_link_artifact(key=f"annual-report-{Path(page).parent.name.replace('_', '-')}",
+                             link=Path(page).resolve().as_uri(), link_text=Path(page).name)
+    if reports.get("monthly"):
+        folder = Path(reports["monthly"][0]).parent
+        create_link_artifact(key="monthly-deliveries", link=folder.resolve().as_uri(),
+                             link_text=f"{len(reports['monthly'])} unit deliveries")
+    lines = ["# Run summary", "", f"- cutoff: {summary['cutoff']}",
+             f"- files loaded: {summary['files_loaded']}, already loaded: "
+             f"{summary['files_already_loaded']}, failed: {len(summary['failed_files'])}"]
+    lines += [f"- {s}: {status}" for s, status in summary["registries"].items()]
+    lines += [f"- FAILED FILE {f['source']}/{f['file_name']}: {f['problem']}"
+              for f in summary["failed_files"]]
+    create_markdown_artifact(key="run-summary", markdown="\n".join(lines))
+
+
+@flow(name="kvalitet-run", log_prints=True)
+def run_flow(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None,
+             cutoff: Optional[dt.date] = None, ci: str = "wilson", year: Optional[int] = None,
+             month: Optional[str] = None, demo: bool = False) -> dict:
+    """Ingest, validate and compute; reports for a year and/or month when given."""
+    return pipeline(input_dir, output_dir, warehouse, cutoff, ci, year, month, demo)
+
+
+@flow(name="kvalitet-monthly", log_prints=True)
+def monthly_flow(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None,
+                 month: Optional[str] = None) -> dict:
+    """The monthly run: new extracts in, deliveries for the month (default: the previous)."""
+    return pipeline(input_dir, output_dir, warehouse, month=month or previous_month())
+
+
+@flow(name="kvalitet-annual", log_prints=True)
+def annual_flow(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None,
+                year: Optional[int] = None) -> dict:
+    """The annual run: everything in, the annual report for the year (default: the previous)."""
+    return pipeline(input_dir, output_dir, warehouse, year=year or previous_year())
+
+
+def orchestrated() -> bool:
+    """Prefect runs the flows unless KVALITET_ORCHESTRATION=direct (used by fast tests)."""
+    return os.environ.get("KVALITET_ORCHESTRATION", "prefect").lower() != "direct"

@@ -1,0 +1,104 @@
+"""The steps of a run as plain functions: what the Prefect tasks wrap and the tests call.
+
+Each takes and returns paths and small summaries, never connections or frames,
+so a step can run in any worker and its result can be cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+from pipelines import engine, settings, validation_report, warehouse
+from pipelines.definitions import load_definitions
+from pipelines.ingest import IngestSummary, ingest_directory
+from pipelines.results import RESULTS_FILE, write_results
+from pipelines.sources import SOURCES
+
+log = logging.getLogger("kvalitet.steps")
+
+
+def registries_present(input_dir: Path) -> list[str]:
+    return [s for s in SOURCES if (input_dir / s).is_dir()]
+
+
+def ingest_registry(input_dir: Path, warehouse_path: Path, source: str, demo: bool = False) -> dict:
+    """Load one registry's extracts. The key comes from the environment, never a parameter."""
+    key = settings.pseudonym_key(allow_demo=demo)
+    summary = ingest_directory(input_dir, warehouse_path, key, sources=(source,),
+                               progress=lambda done, total, what: log.info(
+                                   "%s: file %d of %d %s", source, min(done + 1, total), total,
+                                   what))
+    return summary.as_dict()
+
+
+def write_validation_report(warehouse_path: Path, output: Path, ingests: list[dict]) -> dict:
+    files = [f for i in ingests for f in i["files"]]
+    unrecognised = sorted({u for i in ingests for u in i.get("unrecognised", [])})
+    summary = IngestSummary.from_dict({"files": files, "unrecognised": unrecognised})
+    with warehouse.connect(warehouse_path) as con:
+        return validation_report.write(con, summary, output / "validation")
+
+
+def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | None, ci: str
+                       ) -> dict:
+    definitions = load_definitions(settings.INDICATORS_DIR)
+    with warehouse.connect(warehouse_path) as con:
+        computation = engine.compute_all(con, definitions, cutoff, ci)
+        path = write_results(con, computation.results, output, computation.model_fits)
+    log.info("%d indicator result rows -> %s", computation.results.height, path)
+    return {"results": str(path), "rows": computation.results.height,
+            "cutoff": computation.cutoff.isoformat(),
+            "models": [{"indicator_id": f.indicator_id, "year": f.year, "n": f.n,
+                        "c_statistic": round(f.c_statistic, 4)} for f in computation.model_fits]}
+
+
+def annual_reports(warehouse_path: Path, output: Path, year: int, language: str = "da") -> list[str]:
+    from pipelines.results import read_results
+    from reports import annual
+    from reports.suppression import SmallNumberRule
+
+    with warehouse.connect(warehouse_path, read_only=True) as con:
+        pages = annual.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR),
+                             year, output / "reports" / "annual" / str(year), language,
+                             SmallNumberRule.from_environment())
+    return [str(p) for p in pages]
+
+
+def monthly_deliveries(warehouse_path: Path, output: Path, month: str, language: str = "da"
+                       ) -> list[str]:
+    from pipelines.results import read_results
+    from reports import monthly
+
+    with warehouse.connect(warehouse_path, read_only=True) as con:
+        folders = monthly.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR),
+                                month, engine.data_cutoff(con),
+                                output / "reports" / "monthly" / month, language)
+    return [str(f) for f in folders]
+
+
+def overview_markdown(output: Path) -> str:
+    """The national results of the latest year as a Markdown table (for a Prefect artifact)."""
+    import polars as pl
+
+    results = pl.read_parquet(output / RESULTS_FILE)
+    year = results.filter(pl.col("period_type") == "year")["period"].max()
+    rows = results.filter(pl.col("period_type") == "year", pl.col("period") == year,
+                          pl.col("level") == "national").sort("indicator_id")
+    lines = [f"# Indicator overview {year} (national)", "",
+             "| indicator | result | 95 % CI | standard | met |", "|---|---:|---|---:|---|"]
+    for r in rows.iter_rows(named=True):
+        if r["median"] is not None:
+            value, ci, standard = f"{r['median']:.1f} min", "", f"{r['standard']:g} min"
+        else:
+            value = f"{r['proportion']:.1%}"
+            ci = f"{r['ci_low']:.1%}–{r['ci_high']:.1%}"
+            standard = f"{r['standard']:.0%}"
+        lines.append(f"| {r['indicator_id']} | {value} | {ci} | {standard} | "
+                     f"{'yes' if r['standard_met'] else 'no'} |")
+    return "\n".join(lines)
+
+
+__all__ = ["asdict"]

@@ -1,0 +1,42 @@
+"""Prefect tasks: thin wrappers over ``pipelines.steps`` with retries where I/O can fail.
+
+Compute and report tasks are cached on their inputs, one of which (``content_key``)
+is a fingerprint of the content they read (extract hashes, definitions, code,
+parameters; or the results file's hash), so unchanged data is not recomputed.
+Results are persisted so the cache holds across runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import INPUTS
+
+from pipelines import steps
+
+ingest_registry = task(steps.ingest_registry, name="ingest-registry", retries=2,
+                       retry_delay_seconds=5, task_run_name="ingest-{source}")
+write_validation_report = task(steps.write_validation_report, name="validation-report",
+                               retries=1, retry_delay_seconds=2)
+
+
+@task(name="compute-indicators", cache_policy=INPUTS, persist_result=True)
+def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | None, ci: str,
+                       content_key: str = "") -> dict:
+    return steps.compute_indicators(warehouse_path, output, cutoff, ci)
+
+
+@task(name="annual-reports", cache_policy=INPUTS, persist_result=True, retries=1,
+      retry_delay_seconds=2)
+def annual_reports(warehouse_path: Path, output: Path, year: int, language: str,
+                   content_key: str = "") -> list[str]:
+    return steps.annual_reports(warehouse_path, output, year, language)
+
+
+@task(name="monthly-deliveries", cache_policy=INPUTS, persist_result=True, retries=1,
+      retry_delay_seconds=2)
+def monthly_deliveries(warehouse_path: Path, output: Path, month: str, language: str,
+                       content_key: str = "") -> list[str]:
+    return steps.monthly_deliveries(warehouse_path, output, month, language)
