@@ -91,3 +91,16 @@ def write_extract(folder: Path, source: str, extract_date: str, rows: list[dict]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     return path
+
+
+def stop(process, log=None) -> None:
+    """End a server process started by a test: politely, then firmly."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    if log is not None:
+        log.close()

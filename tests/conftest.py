@@ -103,9 +103,6 @@ def prefect_server(tmp_path_factory):
         raise AssertionError("the Prefect server did not start: " + (home / "server.log").read_text())
     assert server.poll() is None, (home / "server.log").read_text()
     yield {"url": url, "home": home}
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    from tests.builders import stop
+
+    stop(server, log)

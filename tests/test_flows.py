@@ -19,7 +19,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from pipelines import flows, steps
 from pipelines.extract_reader import content_hash
 from pipelines.settings import SAMPLE_INPUT_DIR
-from tests.builders import TEST_KEY
+from tests.builders import TEST_KEY, stop
 
 
 @pytest.fixture
@@ -159,12 +159,7 @@ def test_scheduled_deployments_run_through_the_api(prefect_server, tmp_path):
         assert (output / "run_manifest.json").exists()
         assert len(list((output / "reports" / "monthly" / "2025-12").iterdir())) > 100
     finally:
-        served.terminate()
-        try:
-            served.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            served.kill()
-        log.close()
+        stop(served, log)
 
 
 def test_previous_periods():
