@@ -96,6 +96,7 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
     from pipelines.definitions import DefinitionError, load_definitions
     from pipelines.reference import BadReference
     from pipelines.risk_adjustment import RiskModelError
+    from pipelines.sources import BadInputLayout
 
     day = _cutoff(cutoff)
     if key_check:
@@ -118,7 +119,7 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
             summary = flows.annual_flow(input, output, warehouse, year)
         else:
             summary = flows.run_flow(input, output, warehouse, day, ci, year, month, demo)
-    except (BadReference, RiskModelError) as problem:
+    except (BadReference, BadInputLayout, RiskModelError) as problem:
         typer.secho(f"the run stopped: {problem}", fg="red", err=True)
         raise typer.Exit(1)
     typer.echo(f"{summary['rows']:,} indicator result rows -> {summary['results']} "

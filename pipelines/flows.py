@@ -43,6 +43,13 @@ def _warehouse_fingerprint(warehouse_path: Path) -> list[str]:
             "SELECT content_hash FROM extract_files ORDER BY content_hash").fetchall()]
 
 
+def _results_table_empty(warehouse_path: Path) -> bool:
+    from pipelines import warehouse
+
+    with warehouse.connect(warehouse_path) as con:
+        return warehouse.scalar(con, "SELECT count(*) FROM indicator_results") == 0
+
+
 def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None,
              cutoff: Optional[dt.date] = None, ci: str = "wilson", year: Optional[int] = None,
              month: Optional[str] = None, demo: bool = False, orchestrated: bool = True,
@@ -84,10 +91,11 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
     validation = call(tasks.write_validation_report, warehouse_path, output_dir, ingests)
     timings["validation_report"] = round(time.perf_counter() - t, 3)
 
-    def cached(task, target: Path, *args):
+    def cached(task, target: Path, *args, also_missing: bool = False):
         """A cached task, recomputed when its output is gone (the cache only holds a summary)."""
         if orchestrated:
-            return task.with_options(refresh_cache=not target.exists())(*args)
+            refresh = also_missing or not target.exists()
+            return task.with_options(refresh_cache=refresh)(*args)
         return task.fn(*args)
 
     content = manifest.fingerprint({
@@ -97,7 +105,7 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
     results_file = output_dir / "indicator_results.parquet"
     t = time.perf_counter()
     computed = cached(tasks.compute_indicators, results_file, warehouse_path, output_dir, cutoff,
-                      ci, content)
+                      ci, content, also_missing=_results_table_empty(warehouse_path))
     timings["compute_indicators"] = round(time.perf_counter() - t, 3)
     effective_cutoff = dt.date.fromisoformat(computed["cutoff"])
 

@@ -21,7 +21,7 @@ from pipelines.warehouse import scalar
 from pipelines.extract_reader import ROW_NUMBER, FileFormat, content_hash, read_extract
 from pipelines.pseudonym import pseudonymise
 from pipelines.reference import Reference, load_reference, store_reference
-from pipelines.sources import SOURCES, UnreadableExtract, extract_date_of
+from pipelines.sources import SOURCES, BadInputLayout, UnreadableExtract, extract_date_of
 from pipelines.validation import validate
 from schemas import EXTRACT_SCHEMAS
 
@@ -150,12 +150,35 @@ def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
     return outcome
 
 
+FORMATS_FILE = "formats.yaml"
+
+
+def told_formats(input_dir: Path) -> dict[str, FileFormat]:
+    """Optional INPUT/formats.yaml telling a source's delimiter and/or encoding, e.g.
+    ``hipfracture: {delimiter: ";", encoding: cp1252}``; what it names is not guessed."""
+    import yaml
+
+    path = input_dir / FORMATS_FILE
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    formats = {}
+    for source, told in data.items():
+        if source not in SOURCES or not isinstance(told, dict) or set(told) - {"delimiter",
+                                                                             "encoding"}:
+            raise BadInputLayout(f"{FORMATS_FILE}: {source!r} must be a registry with only "
+                                 "delimiter and/or encoding")
+        formats[source] = FileFormat(told.get("delimiter"), told.get("encoding"))
+    return formats
+
+
 def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
                      formats: dict[str, FileFormat] | None = None,
                      progress: Callable[[int, int, str], None] | None = None,
                      sources: tuple[str, ...] | None = None) -> IngestSummary:
     """Every extract of the input (or of the named sources only)."""
     reference = load_reference(input_dir)
+    formats = {**told_formats(input_dir), **(formats or {})}
     files, unrecognised = discover(input_dir)
     if sources is not None:
         files = [(s, p) for s, p in files if s in sources]

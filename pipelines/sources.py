@@ -50,3 +50,7 @@ def extract_date_of(path: Path) -> dt.date:
         return dt.date.fromisoformat(match.group(1))
     except ValueError:
         raise UnreadableExtract(path, f"'{match.group(1)}' in the file name is not a real date")
+
+
+class BadInputLayout(Exception):
+    """The input directory itself is not as the contract (or formats.yaml) says: the run stops."""

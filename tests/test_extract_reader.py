@@ -119,3 +119,17 @@ def test_not_a_parquet_file(tmp_path):
     path.write_text("record_id;cpr\n")
     with pytest.raises(UnreadableExtract, match="Parquet"):
         read_extract(path, STROKE)
+
+
+def test_formats_told_in_the_input_folder_are_used_not_guessed(input_dir, tmp_path):
+    from pipelines.ingest import ingest_directory
+    from tests.builders import TEST_KEY
+
+    write_extract(input_dir, "stroke", "2024-12-31", [stroke_row(record_id="Æ1")],
+                  encoding="cp1252")
+    (input_dir / "formats.yaml").write_text('stroke: {encoding: "utf-8"}\n')
+    summary = ingest_directory(input_dir, tmp_path / "w.duckdb", TEST_KEY)
+    assert summary.files[0].status == "failed" and "utf-8" in summary.files[0].problem
+    (input_dir / "formats.yaml").write_text('stroke: {encoding: cp1252, delimiter: ";"}\n')
+    summary = ingest_directory(input_dir, tmp_path / "w2.duckdb", TEST_KEY)
+    assert summary.files[0].rows_loaded == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 import polars as pl
 from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
@@ -135,3 +136,21 @@ def test_rows_read_equal_rows_loaded_plus_quarantined(tmp_path_factory, rows, ra
         loaded = con.sql("SELECT count(*) FROM stroke_history").fetchall()[0][0]
         quarantined = con.sql("SELECT count(DISTINCT row_number) FROM quarantine").fetchall()[0][0]
     assert (loaded, quarantined) == (outcome.rows_loaded, outcome.rows_quarantined)
+
+
+def test_run_with_clopper_pearson_intervals(input_dir, tmp_path, monkeypatch):
+    from statsmodels.stats.proportion import proportion_confint
+
+    monkeypatch.setenv("KVALITET_PSEUDONYM_KEY", TEST_KEY.decode())
+    rows = [stroke_row(record_id=f"S{i}", dysphagia_screening_at="2024-03-10 11:00" if i % 3
+                       else None) for i in range(9)]
+    write_extract(input_dir, "stroke", "2024-12-31", rows)
+    result = CliRunner().invoke(app, ["run", "--input", str(input_dir), "--output",
+                                      str(tmp_path / "out"), "--ci", "clopper-pearson"])
+    assert result.exit_code == 0, result.output
+    row = pl.read_parquet(tmp_path / "out" / "indicator_results.parquet").filter(
+        pl.col("indicator_id") == "STROKE_05", pl.col("level") == "national",
+        pl.col("period") == "2024").row(0, named=True)
+    assert (row["numerator"], row["denominator"]) == (6, 9)
+    low, high = proportion_confint(6, 9, method="beta")
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(low), pytest.approx(high))
