@@ -65,6 +65,13 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
                   "warehouse": str(warehouse_path), "cutoff": str(cutoff) if cutoff else None,
                   "ci": ci, "year": year, "month": month, "demo": demo}
 
+    from pipelines.reference import load_reference
+    from pipelines.sources import BadInputLayout
+
+    load_reference(input_dir)  # without trustworthy reference tables nothing can be validated
+    if not steps.registries_present(input_dir):
+        raise BadInputLayout(f"{input_dir} holds none of the registry folders "
+                             "(stroke/, hipfracture/, cardiac_rehab_hospital/, ...)")
     ingests, failed_registries = [], {}
     for source in steps.registries_present(input_dir):
         t = time.perf_counter()
