@@ -97,7 +97,7 @@ def _trimmed(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _decode(path: Path, data: bytes, told: FileFormat) -> tuple[str, str]:
+def decode(path: Path, data: bytes, told: FileFormat) -> tuple[str, str]:
     if b"\x00" in data:
         raise UnreadableExtract(path, "not a CSV file (it holds binary data)")
     for encoding in ([told.encoding] if told.encoding else ENCODINGS):
@@ -128,7 +128,7 @@ def _choose_delimiter(path: Path, header: str, schema: ExtractSchema, told: File
 
 def _read_csv(path: Path, schema: ExtractSchema, told: FileFormat) -> tuple[pl.DataFrame, dict]:
     data = path.read_bytes()
-    text, encoding = _decode(path, data, told)
+    text, encoding = decode(path, data, told)
     header_line = text.split("\n", 1)[0].rstrip("\r")
     if not header_line.strip():
         raise UnreadableExtract(path, "empty file: no header row")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from pipelines.extract_reader import FileFormat, _decode
+from pipelines.extract_reader import FileFormat, decode
 from schemas.columns import ValidationContext
-import datetime as dt
 
 TABLES = {
     "regions": {"region_code": pl.Int32, "region_name": pl.String},
@@ -43,7 +43,7 @@ class Reference:
 def _read_table(path: Path, columns: dict[str, pl.DataType]) -> pl.DataFrame:
     if not path.exists():
         raise BadReference(f"reference table {path} is missing")
-    text, _ = _decode(path, path.read_bytes(), FileFormat())
+    text, _ = decode(path, path.read_bytes(), FileFormat())
     delimiter = ";" if text.split("\n", 1)[0].count(";") > text.split("\n", 1)[0].count(",") else ","
     rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if any(r)]
     header = [h.strip().lstrip("\ufeff").lower() for h in rows[0]] if rows else []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 from pipelines import engine, settings, validation_report, warehouse
@@ -100,5 +99,3 @@ def overview_markdown(output: Path) -> str:
                      f"{'yes' if r['standard_met'] else 'no'} |")
     return "\n".join(lines)
 
-
-__all__ = ["asdict"]

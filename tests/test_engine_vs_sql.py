@@ -1,6 +1,5 @@
 """Two implementations agree: the Polars engine and per-indicator DuckDB SQL, on the sample."""
 
-import datetime as dt
 
 import duckdb
 import polars as pl

@@ -3,7 +3,6 @@ every chart's data beside it, a unit's delivery holding only its own records."""
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 
 import duckdb
