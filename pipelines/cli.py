@@ -90,7 +90,7 @@ def _prefect_defaults() -> None:
 
 
 def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: Optional[str],
-                 ci: str, key_check: bool = True, demo: bool = False, year: Optional[int] = None,
+                 ci: str, demo: bool = False, year: Optional[int] = None,
                  month: Optional[str] = None, kind: str = "run") -> dict:
     """Run a flow (Prefect's local mode unless KVALITET_ORCHESTRATION=direct) and report."""
     from pipelines.definitions import DefinitionError, load_definitions
@@ -99,8 +99,7 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
     from pipelines.sources import BadInputLayout
 
     day = _cutoff(cutoff)
-    if key_check:
-        _key(demo=demo)
+    _key(demo=demo)
     try:
         load_definitions(settings.INDICATORS_DIR)
     except DefinitionError as problem:
@@ -174,7 +173,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on the bundled sample data (a throw-away pseudonym key)."""
     _logging(verbose)
-    demo_key = not bool(__import__("os").environ.get(settings.PSEUDONYM_KEY_ENV))
+    demo_key = not os.environ.get(settings.PSEUDONYM_KEY_ENV)
     if demo_key:
         typer.secho("demo: using a throw-away pseudonymisation key (set "
                     f"{settings.PSEUDONYM_KEY_ENV} for real data)", fg="yellow", err=True)
@@ -270,28 +269,6 @@ def _reports_folder(output: Optional[Path], warehouse_path: Path, kind: str, per
     return output or warehouse_path.parent / "reports" / kind / period
 
 
-def write_annual(con, warehouse_path: Path, year: int, output: Optional[Path], language: str):
-    from pipelines.definitions import load_definitions
-    from pipelines.results import read_results
-    from reports import annual
-    from reports.suppression import SmallNumberRule
-
-    folder = _reports_folder(output, warehouse_path, "annual", str(year))
-    return annual.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR), year,
-                        folder, language, SmallNumberRule.from_environment())
-
-
-def write_monthly(con, warehouse_path: Path, month: str, output: Optional[Path], language: str):
-    from pipelines import engine
-    from pipelines.definitions import load_definitions
-    from pipelines.results import read_results
-    from reports import monthly
-
-    folder = _reports_folder(output, warehouse_path, "monthly", month)
-    return monthly.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR), month,
-                         engine.data_cutoff(con), folder, language)
-
-
 def _language(language: str) -> str:
     if language not in ("da", "en"):
         raise typer.BadParameter("choose da or en", param_hint="--language")
@@ -307,12 +284,12 @@ def report_annual(
     language: str = LanguageOpt,
 ) -> None:
     """One self-contained HTML report per registry, with Excel, Parquet and CSV tables."""
-    from pipelines import warehouse as wh
+    from pipelines import steps
 
     path = warehouse or settings.default_warehouse()
-    with wh.connect(path, read_only=True) as con:
-        for page in write_annual(con, path, year, output, _language(language)):
-            typer.echo(f"wrote {page}")
+    folder = _reports_folder(output, path, "annual", str(year))
+    for page in steps.annual_reports(path, folder, year, _language(language)):
+        typer.echo(f"wrote {page}")
 
 
 @report_app.command("monthly")
@@ -326,14 +303,14 @@ def report_monthly(
     """A folder per hospital and municipality with its own results, run charts and records."""
     import re
 
-    from pipelines import warehouse as wh
+    from pipelines import steps
 
     if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month):
         raise typer.BadParameter(f"{month!r} is not a month YYYY-MM", param_hint="--month")
     path = warehouse or settings.default_warehouse()
-    with wh.connect(path, read_only=True) as con:
-        folders = write_monthly(con, path, month, output, _language(language))
-    typer.echo(f"wrote {len(folders)} unit deliveries to {folders[0].parent if folders else '-'}")
+    folder = _reports_folder(output, path, "monthly", month)
+    folders = steps.monthly_deliveries(path, folder, month, _language(language))
+    typer.echo(f"wrote {len(folders)} unit deliveries to {folder}")
 
 
 model_app = typer.Typer(help="Risk-adjustment models.", no_args_is_help=True)

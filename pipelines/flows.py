@@ -119,15 +119,15 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
     reports, results_hash = {}, content_hash(results_file)
     if year is not None:
         t = time.perf_counter()
-        reports["annual"] = cached(tasks.annual_reports,
-                                   output_dir / "reports" / "annual" / str(year),
-                                   warehouse_path, output_dir, year, language, results_hash)
+        folder = output_dir / "reports" / "annual" / str(year)
+        reports["annual"] = cached(tasks.annual_reports, folder, warehouse_path, folder, year,
+                                   language, results_hash)
         timings["annual_reports"] = round(time.perf_counter() - t, 3)
     if month is not None:
         t = time.perf_counter()
-        reports["monthly"] = cached(tasks.monthly_deliveries,
-                                    output_dir / "reports" / "monthly" / month,
-                                    warehouse_path, output_dir, month, language, results_hash)
+        folder = output_dir / "reports" / "monthly" / month
+        reports["monthly"] = cached(tasks.monthly_deliveries, folder, warehouse_path, folder,
+                                    month, language, results_hash)
         timings["monthly_deliveries"] = round(time.perf_counter() - t, 3)
 
     failed_files = [f for i in ingests for f in i["files"] if f["status"] == "failed"]

@@ -54,27 +54,29 @@ def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | Non
                         "c_statistic": round(f.c_statistic, 4)} for f in computation.model_fits]}
 
 
-def annual_reports(warehouse_path: Path, output: Path, year: int, language: str = "da") -> list[str]:
+def annual_reports(warehouse_path: Path, folder: Path, year: int, language: str = "da"
+                   ) -> list[str]:
+    """The annual report of ``year`` into ``folder`` (one subfolder per registry)."""
     from pipelines.results import read_results
     from reports import annual
     from reports.suppression import SmallNumberRule
 
     with warehouse.connect(warehouse_path, read_only=True) as con:
         pages = annual.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR),
-                             year, output / "reports" / "annual" / str(year), language,
+                             year, folder, language,
                              SmallNumberRule.from_environment())
     return [str(p) for p in pages]
 
 
-def monthly_deliveries(warehouse_path: Path, output: Path, month: str, language: str = "da"
+def monthly_deliveries(warehouse_path: Path, folder: Path, month: str, language: str = "da"
                        ) -> list[str]:
+    """The deliveries of ``month`` into ``folder`` (one subfolder per unit)."""
     from pipelines.results import read_results
     from reports import monthly
 
     with warehouse.connect(warehouse_path, read_only=True) as con:
         folders = monthly.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR),
-                                month, engine.data_cutoff(con),
-                                output / "reports" / "monthly" / month, language)
+                                month, engine.data_cutoff(con), folder, language)
     return [str(f) for f in folders]
 
 

@@ -30,13 +30,13 @@ def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | Non
 
 @task(name="annual-reports", cache_policy=INPUTS, persist_result=True, retries=1,
       retry_delay_seconds=2)
-def annual_reports(warehouse_path: Path, output: Path, year: int, language: str,
+def annual_reports(warehouse_path: Path, folder: Path, year: int, language: str,
                    content_key: str = "") -> list[str]:
-    return steps.annual_reports(warehouse_path, output, year, language)
+    return steps.annual_reports(warehouse_path, folder, year, language)
 
 
 @task(name="monthly-deliveries", cache_policy=INPUTS, persist_result=True, retries=1,
       retry_delay_seconds=2)
-def monthly_deliveries(warehouse_path: Path, output: Path, month: str, language: str,
+def monthly_deliveries(warehouse_path: Path, folder: Path, month: str, language: str,
                        content_key: str = "") -> list[str]:
-    return steps.monthly_deliveries(warehouse_path, output, month, language)
+    return steps.monthly_deliveries(warehouse_path, folder, month, language)
