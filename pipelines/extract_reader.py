@@ -144,29 +144,42 @@ def _read_csv(path: Path, schema: ExtractSchema, told: FileFormat) -> tuple[pl.D
         body = _split_quoted(text, delimiter)[1]
     else:
         utf8 = text.encode("utf-8") if encoding != "utf-8" else data.removeprefix(b"\xef\xbb\xbf")
-        body = _lines(utf8)
-        if not body.str.strip_chars().eq("").any():
+        lines = _lines(utf8)
+        fields = _field_counts(lines, delimiter)
+        blank = fields == 1  # only a line without a delimiter can be blank
+        if blank.any():
+            blank &= lines.str.strip_chars().str.len_bytes() == 0
+        if not blank.any():
             # No blank line: the native parser's rows are the file's rows, one to one.
             frame = pl.read_csv(io.BytesIO(utf8), separator=delimiter, quote_char=None,
                                 infer_schema=False, has_header=True, new_columns=names,
                                 truncate_ragged_lines=True)
-            if frame.height == body.len():
-                fields = body.str.count_matches(delimiter, literal=True) + 1
+            if frame.height == lines.len():
+                numbers = pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True)
+                frame = frame.with_columns(numbers.alias(ROW_NUMBER))
                 ragged = fields != len(names)
-                numbers = pl.int_range(1, body.len() + 1, dtype=pl.Int64, eager=True)
-                read["ragged"] = list(zip(numbers.filter(ragged).to_list(),
-                                          fields.filter(ragged).to_list()))
-                return frame.with_columns(numbers.alias(ROW_NUMBER)).filter(~ragged), read
-        body = body.filter(body.str.strip_chars() != "")
+                if ragged.any():
+                    read["ragged"] = list(zip(numbers.filter(ragged).to_list(),
+                                              fields.filter(ragged).to_list()))
+                    frame = frame.filter(~ragged)
+                return frame, read
+        body = lines.str.strip_suffix("\r").filter(~blank)
     frame, read["ragged"] = _fields(body, names, delimiter)
     return frame, read
 
 
 def _lines(utf8: bytes) -> pl.Series:
-    """Data lines, read natively by Polars (one column: no separator or quote applies)."""
+    """Data lines as delivered (a trailing \\r kept), read natively by Polars as one column:
+    no separator or quote applies."""
     frame = pl.read_csv(io.BytesIO(utf8), has_header=False, separator="\x1f",
                         quote_char=None, new_columns=["line"], infer_schema=False)
-    return frame["line"].slice(1).str.strip_suffix("\r").fill_null("")
+    return frame["line"].slice(1).fill_null("")
+
+
+def _field_counts(lines: pl.Series, delimiter: str) -> pl.Series:
+    """Fields per line; lazily, so Polars counts the line chunks in parallel."""
+    return lines.to_frame().lazy().select(
+        pl.col(lines.name).str.count_matches(delimiter, literal=True) + 1).collect().to_series()
 
 
 def _split_quoted(text: str, delimiter: str) -> tuple[list[str], list[list[str]]]:
@@ -180,7 +193,7 @@ def _fields(body: pl.Series | list[list[str]], names: list[str], delimiter: str
     """Columns from data rows; rows whose field count is off are set aside by number."""
     width = len(names)
     if isinstance(body, pl.Series):
-        counts = body.str.count_matches(delimiter, literal=True) + 1
+        counts = _field_counts(body, delimiter)
         lines = pl.DataFrame({ROW_NUMBER: pl.int_range(1, body.len() + 1, eager=True),
                               "line": body, "n": counts})
         ragged = lines.filter(pl.col("n") != width)

@@ -24,7 +24,8 @@ def _pads(key: bytes) -> tuple[bytes, bytes]:
 def pseudonymise(cprs: pl.Series, key: bytes) -> pl.Series:
     """Hex HMAC-SHA256 of each (already normalised) CPR; nulls stay null."""
     inner, outer = _pads(key)
-    frame = pl.DataFrame({"cpr": cprs})  # noqa: F841 - read by DuckDB's replacement scan
+    # Arrow string views: DuckDB reads Polars' strings without a copy.
+    frame = cprs.alias("cpr").to_frame().to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
     with duckdb.connect() as con:
         result = con.sql(
             "SELECT sha256($outer || unhex(sha256($inner || cpr::BLOB))) AS pseudonym FROM frame",

@@ -41,6 +41,8 @@ BREAKS = [  # source, column, value, rule
     ("stroke", "admission_at", "2024-03-10", "type_datetime"),  # a date alone
     ("stroke", "admission_at", "2024-02-30 10:00", "type_datetime"),
     ("stroke", "admission_at", "10-03-2024 10:00", "type_datetime"),
+    ("stroke", "admission_at", "2024-03-10 24:00", "type_datetime"),  # no hour 24
+    ("stroke", "admission_at", "2024-03-10 10:00:60", "type_datetime"),  # no leap second
     ("stroke", "admission_at", "2025-01-01 00:00", "after_extract_date"),
     ("stroke", "diagnosis", "DI62", "domain"),
     ("stroke", "thrombolysis", "yes", "domain"),
@@ -152,3 +154,13 @@ def test_a_row_breaking_two_rules_counts_once_with_both_rules(tmp_path):
 def test_cpr_shaped_values_in_other_columns_are_hidden(tmp_path):
     result = check(tmp_path, "stroke", [stroke_row(record_id="1705500123", sex="1705500123")])
     assert "1705500123" not in str(result.quarantine.to_dicts())
+
+
+def test_datetimes_are_read_to_the_second_in_either_form(tmp_path):
+    rows = [stroke_row(record_id="A", admission_at="2024-03-10 10:00:30"),
+            stroke_row(record_id="B", admission_at="2024-03-10T09:15"),
+            stroke_row(record_id="C", admission_at=" 2024-02-29 23:59:59 ")]
+    result = check(tmp_path, "stroke", rows)
+    assert result.valid["admission_at"].to_list() == [
+        dt.datetime(2024, 3, 10, 10, 0, 30), dt.datetime(2024, 3, 10, 9, 15),
+        dt.datetime(2024, 2, 29, 23, 59, 59)]

@@ -4,6 +4,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pipelines import cpr
 
@@ -53,3 +54,43 @@ def test_invalid(value):
 ])
 def test_age_in_full_years(born, on, age):
     assert pl.select(cpr.age_on(pl.lit(born), pl.lit(on))).item() == age
+
+
+def reference_birth_date(value: str) -> dt.date | None:
+    """The century rule written plainly with Python's calendar, to check the vectorised one."""
+    text = value.strip()
+    if len(text) == 11 and text[6] == "-":
+        text = text[:6] + text[7:]
+    if len(text) != 10 or not all("0" <= c <= "9" for c in text):
+        return None
+    day, month, yy, seventh = int(text[:2]), int(text[2:4]), int(text[4:6]), int(text[6])
+    if seventh <= 3:
+        century = 1900
+    elif seventh in (4, 9):
+        century = 2000 if yy <= 36 else 1900
+    else:
+        century = 2000 if yy <= 57 else 1800
+    try:
+        return dt.date(century + yy, month, day)
+    except ValueError:
+        return None
+
+
+cpr_like = st.builds(
+    lambda d, m, y, rest, hyphen, pad: f"{pad}{d:02d}{m:02d}{y:02d}{'-' if hyphen else ''}{rest:04d}{pad}",
+    st.integers(0, 35), st.integers(0, 14), st.integers(0, 99), st.integers(0, 9999),
+    st.booleans(), st.sampled_from(["", " "]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(cpr_like, st.text(alphabet="0123456789- xO\t", max_size=12)), min_size=1, max_size=50))
+def test_birth_date_matches_the_calendar(values):
+    got = pl.DataFrame({"cpr": values}, schema={"cpr": pl.String}).select(
+        cpr.birth_date(pl.col("cpr"))).to_series().to_list()
+    assert got == [reference_birth_date(v) for v in values]
+
+
+def test_1900_is_not_a_leap_year():
+    assert birth("2902001234") is None        # 29 Feb 1900 (7th digit 1)
+    assert birth("2902004234") == dt.date(2000, 2, 29)
