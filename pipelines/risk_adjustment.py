@@ -161,26 +161,23 @@ def expected_cells(records: pl.LazyFrame | pl.DataFrame, definition: Definition,
                    grain: list[str]) -> tuple[pl.DataFrame, list[ModelFit]]:
     """Expected events and their variance per grain cell, each year by its own model.
 
-    ``records``: the indicator's denominator records with the grain columns, ``month``,
+    ``records``: the indicator's denominator records with the grain columns, ``year``,
     ``outcome`` (bool) and the case-mix columns."""
     variables = definition.risk_adjustment.case_mix
     names = [v.name for v in variables]
-    cells = (records.lazy()
-             .group_by(*grain, pl.col("month").str.slice(0, 4).alias("year"),
-                       *[label_expression(v) for v in variables])
-             .agg(pl.len().alias("n"), pl.col("outcome").sum().alias("events"),
-                  *[pl.col(v.column).first().alias(f"__value_{v.name}") for v in variables])
+    records = records.lazy().with_columns(label_expression(v) for v in variables)
+    cells = (records.group_by(*grain, "year", *names)
+             .agg(pl.len().alias("n"), pl.col("outcome").sum().alias("events"))
              .collect())
     for v in variables:
-        unmatched = cells.filter(pl.col(v.name).is_null())
-        if unmatched.height:
-            raise RiskModelError(f"{definition.id}: {v.column} = "
-                                 f"{unmatched[f'__value_{v.name}'][0]!r} fits no category of "
-                                 f"case-mix variable {v.name!r}")
-    cells = cells.drop(f"__value_{v.name}" for v in variables)
+        if cells[v.name].null_count():
+            value = records.filter(pl.col(v.name).is_null()).select(v.column).head(1).collect()
+            raise RiskModelError(f"{definition.id}: {v.column} = {value.item()!r} fits no "
+                                 f"category of case-mix variable {v.name!r}")
     patterns = cells.group_by("year", *names).agg(pl.col("n", "events").sum()).sort("year", *names)
     predicted, fits = [], []
     for (year,), part in patterns.group_by("year", maintain_order=True):
+        year = str(year)
         if part["events"].sum() == 0:
             log.warning("%s %s: no events in the year, so no case-mix model and no expected "
                         "counts", definition.id, year)

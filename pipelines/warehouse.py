@@ -27,10 +27,12 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         raise FileNotFoundError(f"no warehouse at {path}; run 'kvalitet ingest' first")
     path.parent.mkdir(parents=True, exist_ok=True)
     # Row order carries no meaning in any table (history rows keep their row_number),
-    # and not preserving it halves the time of a large insert.
+    # and not preserving it halves the time of a large insert. Progress is ours to show:
+    # DuckDB's own bar would write into the output of long runs.
     con = duckdb.connect(str(path), read_only=read_only,
                          config={"preserve_insertion_order": False})
     try:
+        con.execute("SET enable_progress_bar = false")
         if not read_only:
             for folder in ("warehouse", "current", "results"):
                 apply_sql(con, folder)

@@ -41,7 +41,7 @@ def simulated_records(n: int = 4000, seed: int = 1) -> pl.DataFrame:
         "age": age.astype(np.int16), "sex": sex,
         "sss_score": pl.Series(sss).fill_nan(None).cast(pl.Int16),
         "prestroke_mrs": pl.Series(mrs).fill_nan(None).cast(pl.Int16),
-    })
+    }).with_columns(pl.col("month").str.slice(0, 4).alias("year"))
 
 
 def record_level_logit(records: pl.DataFrame):
