@@ -27,6 +27,7 @@ InputDir = typer.Option(..., "--input", "-i", exists=True, file_okay=False, read
 WarehouseOpt = typer.Option(None, "--warehouse", "-w",
                             help=f"DuckDB warehouse file (default: ${settings.WAREHOUSE_ENV}, "
                                  "else <output>/kvalitet.duckdb).")
+VerboseOpt = typer.Option(False, "--verbose", "-v")
 
 
 def _logging(verbose: bool) -> None:
@@ -53,7 +54,7 @@ def ingest(
     warehouse: Optional[Path] = WarehouseOpt,
     report: Optional[Path] = typer.Option(None, help="Folder for the validation report "
                                           "(default: beside the warehouse, in validation/)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Load every extract of INPUT into the warehouse: validated, pseudonymised, quarantined."""
     from pipelines.ingest import ingest_directory
@@ -159,7 +160,7 @@ def run(
                                          "latest extract date)."),
     ci: str = CiOption,
     warehouse: Optional[Path] = WarehouseOpt,
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Ingest INPUT and compute every indicator into OUTPUT/indicator_results.parquet."""
     _logging(verbose)
@@ -169,7 +170,7 @@ def run(
 @app.command()
 def demo(
     output: Path = typer.Option(Path("kvalitet_output"), "--output", "-o", file_okay=False),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Run the whole pipeline on the bundled sample data (a throw-away pseudonym key)."""
     _logging(verbose)
@@ -190,7 +191,7 @@ def monthly(
     input: Path = InputDir, output: Path = OutputOpt,
     month: Optional[str] = typer.Option(None, help="YYYY-MM (default: the previous month)."),
     warehouse: Optional[Path] = WarehouseOpt,
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = VerboseOpt,
 ) -> None:
     """The monthly flow: ingest new extracts, compute, deliver to every unit."""
     _logging(verbose)
@@ -202,7 +203,7 @@ def annual(
     input: Path = InputDir, output: Path = OutputOpt,
     year: Optional[int] = typer.Option(None, help="The report year (default: the previous)."),
     warehouse: Optional[Path] = WarehouseOpt,
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = VerboseOpt,
 ) -> None:
     """The annual flow: ingest, compute, and the annual report for the year."""
     _logging(verbose)
