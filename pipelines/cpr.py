@@ -67,6 +67,13 @@ def is_valid(cpr: pl.Expr) -> pl.Expr:
 
 
 def age_on(born: pl.Expr, on: pl.Expr) -> pl.Expr:
-    """Full years on a date; a 29 February birthday counts from 1 March in other years."""
-    not_yet = (on.dt.month() * 100 + on.dt.day()) < (born.dt.month() * 100 + born.dt.day())
-    return (on.dt.year() - born.dt.year() - not_yet.cast(pl.Int32)).cast(pl.Int16)
+    """Full years on a date; a 29 February birthday counts from 1 March in other years.
+
+    Month and day come from Polars as Int8: widened before any arithmetic (``month * 100``
+    wraps in Int8, which once made a large share of ages a year wrong)."""
+    def month_day(day: pl.Expr) -> pl.Expr:
+        return day.dt.month().cast(pl.Int32) * 100 + day.dt.day().cast(pl.Int32)
+
+    not_yet = month_day(on) < month_day(born)
+    years = on.dt.year().cast(pl.Int32) - born.dt.year().cast(pl.Int32)
+    return (years - not_yet.cast(pl.Int32)).cast(pl.Int16)

@@ -122,7 +122,7 @@ def period_date(registry: str) -> pl.Expr:
 
 def month_key(day: pl.Expr) -> pl.Expr:
     """YYYYMM as an integer: record-level grouping on it is twice as fast as on text."""
-    return (day.dt.year() * 100 + day.dt.month()).cast(pl.Int32)
+    return day.dt.year().cast(pl.Int32) * 100 + day.dt.month().cast(pl.Int32)
 
 
 def _grain_keys(registry: str) -> list[pl.Expr]:

@@ -51,6 +51,9 @@ def test_invalid(value):
     (dt.date(2000, 2, 29), dt.date(2024, 2, 29), 24),
     (dt.date(2006, 3, 10), dt.date(2024, 3, 10), 18),   # 18th birthday on the day
     (dt.date(2006, 3, 11), dt.date(2024, 3, 10), 17),
+    (dt.date(1959, 7, 10), dt.date(2024, 2, 2), 64),    # Int8 overflow once said 65
+    (dt.date(1959, 12, 31), dt.date(2024, 12, 30), 64),
+    (dt.date(1959, 12, 31), dt.date(2024, 12, 31), 65),
 ])
 def test_age_in_full_years(born, on, age):
     assert pl.select(cpr.age_on(pl.lit(born), pl.lit(on))).item() == age
@@ -94,3 +97,35 @@ def test_birth_date_matches_the_calendar(values):
 def test_1900_is_not_a_leap_year():
     assert birth("2902001234") is None        # 29 Feb 1900 (7th digit 1)
     assert birth("2902004234") == dt.date(2000, 2, 29)
+
+
+def python_age(born: dt.date, on: dt.date) -> int:
+    """Full years with Python's own arithmetic: a 29 February birthday is 1 March in
+    non-leap years."""
+    birthday = (born.month, born.day)
+    if birthday == (2, 29):
+        try:
+            dt.date(on.year, 2, 29)
+        except ValueError:
+            birthday = (3, 1)
+    return on.year - born.year - ((on.month, on.day) < birthday)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.dates(dt.date(1858, 1, 1), dt.date(2036, 12, 31)),
+                          st.dates(dt.date(1900, 1, 1), dt.date(2040, 12, 31))),
+                min_size=1, max_size=60))
+def test_age_matches_python_arithmetic(pairs):
+    """In a frame, as ingest computes it, for arbitrary birth and period dates."""
+    frame = pl.DataFrame({"born": [b for b, _ in pairs], "on": [o for _, o in pairs]})
+    got = frame.select(cpr.age_on(pl.col("born"), pl.col("on"))).to_series().to_list()
+    assert got == [python_age(b, o) for b, o in pairs]
+
+
+@pytest.mark.parametrize("leap_born", [dt.date(1960, 2, 29), dt.date(2000, 2, 29)])
+def test_leap_day_birthday_in_every_later_year(leap_born):
+    days = [dt.date(y, m, d) for y in range(leap_born.year, leap_born.year + 9)
+            for m, d in ((2, 28), (3, 1)) if dt.date(y, m, d) >= leap_born]
+    frame = pl.DataFrame({"born": [leap_born] * len(days), "on": days})
+    got = frame.select(cpr.age_on(pl.col("born"), pl.col("on"))).to_series().to_list()
+    assert got == [python_age(leap_born, d) for d in days]
