@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 
 from pipelines import settings
 
+# No pretty tracebacks with local variables: a frame's locals can hold input values.
 app = typer.Typer(help="Kvalitet: clinical quality registry extracts in, indicators and reports out.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 COMPLETED_WITH_FAILURES = 3
 
@@ -31,6 +35,9 @@ VerboseOpt = typer.Option(False, "--verbose", "-v")
 
 
 def _logging(verbose: bool) -> None:
+    from pipelines.privacy import install_log_gate
+
+    install_log_gate()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
@@ -62,13 +69,51 @@ def ingest(
 
     _logging(verbose)
     path = warehouse or settings.default_warehouse()
-    summary = ingest_directory(input, path, _key(), progress=_progress)
-    folder = report or path.parent / "validation"
-    with wh.connect(path) as con:
-        totals = validation_report.write(con, summary, folder)["totals"]
+    key = _key()
+    with _stops_cleanly():
+        summary = ingest_directory(input, path, key, progress=_progress)
+        folder = report or path.parent / "validation"
+        with wh.connect(path) as con:
+            totals = validation_report.write(con, summary, folder)["totals"]
     typer.echo(f"{totals['rows_read']:,} rows read, {totals['rows_loaded']:,} loaded, "
                f"{totals['rows_quarantined']:,} quarantined; warehouse {path}; report {folder}")
     _exit_for(summary)
+
+
+@contextlib.contextmanager
+def _stops_cleanly():
+    """Any error that stops a command is one masked line on stderr and exit status 1: never a
+    traceback (its text and locals could carry input values)."""
+    from pipelines.privacy import one_line
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        raise
+    except KeyboardInterrupt:
+        typer.secho("interrupted", fg="red", err=True)
+        raise typer.Exit(130)
+    except Exception as problem:
+        logging.getLogger("kvalitet").debug("stopped", exc_info=True)
+        typer.secho(f"the run stopped: {_reason(problem)}", fg="red", err=True)
+        raise typer.Exit(1)
+
+
+def _reason(problem: Exception) -> str:
+    from pipelines.privacy import mask, one_line
+
+    if getattr(problem, "masked", False) or type(problem).__name__ in (
+            "BadReference", "BadInputLayout", "RiskModelError", "DefinitionError"):
+        return mask(str(problem))
+    return one_line(problem)
+
+
+def _usage(message: str) -> typer.Exit:
+    """Wrong usage: one line and exit status 2, before any work is done."""
+    from pipelines.privacy import mask
+
+    typer.secho(f"usage: {mask(message)}", fg="red", err=True)
+    return typer.Exit(2)
 
 
 def _cutoff(value: Optional[str]):
@@ -77,16 +122,31 @@ def _cutoff(value: Optional[str]):
     if value is None:
         return None
     try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint="--cutoff")
+        raise _usage(f"--cutoff {value!r} is not a date YYYY-MM-DD")
+
+
+def _month(value: Optional[str]) -> Optional[str]:
+    if value is not None and not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", value):
+        raise _usage(f"--month {value!r} is not a month YYYY-MM (e.g. 2025-06)")
+    return value
+
+
+def _year(value: Optional[int]) -> Optional[int]:
+    if value is not None and not 1900 <= value <= 2999:
+        raise _usage(f"--year {value!r} is not a year YYYY (e.g. 2025)")
+    return value
 
 
 def _prefect_defaults() -> None:
     """Local, offline Prefect: a patient ephemeral server, no telemetry, our logs captured."""
     for name, value in (("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"),
                         ("DO_NOT_TRACK", "1"), ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
-                        ("PREFECT_LOGGING_EXTRA_LOGGERS", "kvalitet")):
+                        ("PREFECT_LOGGING_EXTRA_LOGGERS", "kvalitet"),
+                        ("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")):
         os.environ.setdefault(name, value)
 
 
@@ -95,9 +155,6 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
                  month: Optional[str] = None, kind: str = "run") -> dict:
     """Run a flow (Prefect's local mode unless KVALITET_ORCHESTRATION=direct) and report."""
     from pipelines.definitions import DefinitionError, load_definitions
-    from pipelines.reference import BadReference
-    from pipelines.risk_adjustment import RiskModelError
-    from pipelines.sources import BadInputLayout
 
     day = _cutoff(cutoff)
     _key(demo=demo)
@@ -109,7 +166,7 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
     _prefect_defaults()
     from pipelines import flows
 
-    try:
+    with _stops_cleanly():
         if not flows.orchestrated():
             summary = flows.pipeline(input, output, warehouse, day, ci, year, month, demo,
                                      orchestrated=False)
@@ -119,9 +176,6 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
             summary = flows.annual_flow(input, output, warehouse, year)
         else:
             summary = flows.run_flow(input, output, warehouse, day, ci, year, month, demo)
-    except (BadReference, BadInputLayout, RiskModelError) as problem:
-        typer.secho(f"the run stopped: {problem}", fg="red", err=True)
-        raise typer.Exit(1)
     typer.echo(f"{summary['rows']:,} indicator result rows -> {summary['results']} "
                f"(cutoff {summary['cutoff']})")
     for kind_, pages in summary["reports"].items():
@@ -134,7 +188,9 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
         typer.secho(f"REGISTRY {source} {status}", fg="red", err=True)
     for f in summary["failed_files"]:
         typer.secho(f"FAILED {f['source']}/{f['file_name']}: {f['problem']}", fg="red", err=True)
-    if failed or summary["failed_files"]:
+    for entry in summary.get("unrecognised", []):
+        typer.secho(f"NOT AN EXTRACT {entry}: not loaded", fg="red", err=True)
+    if failed or summary["failed_files"] or summary.get("unrecognised"):
         raise typer.Exit(COMPLETED_WITH_FAILURES)
     return summary
 
@@ -146,7 +202,7 @@ CiOption = typer.Option("wilson", "--ci", help="Interval for proportions: wilson
 def _check_ci(ci: str) -> str:
     ci = ci.lower()
     if ci not in ("wilson", "clopper-pearson"):
-        raise typer.BadParameter("choose wilson or clopper-pearson", param_hint="--ci")
+        raise _usage(f"--ci {ci!r}: choose wilson or clopper-pearson")
     return ci
 
 
@@ -195,7 +251,7 @@ def monthly(
 ) -> None:
     """The monthly flow: ingest new extracts, compute, deliver to every unit."""
     _logging(verbose)
-    run_pipeline(input, output, warehouse, None, "wilson", month=month, kind="monthly")
+    run_pipeline(input, output, warehouse, None, "wilson", month=_month(month), kind="monthly")
 
 
 @app.command()
@@ -207,7 +263,7 @@ def annual(
 ) -> None:
     """The annual flow: ingest, compute, and the annual report for the year."""
     _logging(verbose)
-    run_pipeline(input, output, warehouse, None, "wilson", year=year, kind="annual")
+    run_pipeline(input, output, warehouse, None, "wilson", year=_year(year), kind="annual")
 
 
 @app.command()
@@ -272,7 +328,7 @@ def _reports_folder(output: Optional[Path], warehouse_path: Path, kind: str, per
 
 def _language(language: str) -> str:
     if language not in ("da", "en"):
-        raise typer.BadParameter("choose da or en", param_hint="--language")
+        raise _usage(f"--language {language!r}: choose da or en")
     return language
 
 
@@ -287,9 +343,12 @@ def report_annual(
     """One self-contained HTML report per registry, with Excel, Parquet and CSV tables."""
     from pipelines import steps
 
+    year, language = _year(year), _language(language)
     path = warehouse or settings.default_warehouse()
     folder = _reports_folder(output, path, "annual", str(year))
-    for page in steps.annual_reports(path, folder, year, _language(language)):
+    with _stops_cleanly():
+        pages = steps.annual_reports(path, folder, year, language)
+    for page in pages:
         typer.echo(f"wrote {page}")
 
 
@@ -302,16 +361,84 @@ def report_monthly(
     language: str = LanguageOpt,
 ) -> None:
     """A folder per hospital and municipality with its own results, run charts and records."""
-    import re
-
     from pipelines import steps
 
-    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month):
-        raise typer.BadParameter(f"{month!r} is not a month YYYY-MM", param_hint="--month")
+    month, language = _month(month), _language(language)
     path = warehouse or settings.default_warehouse()
     folder = _reports_folder(output, path, "monthly", month)
-    folders = steps.monthly_deliveries(path, folder, month, _language(language))
+    with _stops_cleanly():
+        folders = steps.monthly_deliveries(path, folder, month, language)
     typer.echo(f"wrote {len(folders)} unit deliveries to {folder}")
+
+
+extract_app = typer.Typer(help="The extracts loaded into the warehouse.", no_args_is_help=True)
+app.add_typer(extract_app, name="extract")
+
+
+@extract_app.command("list")
+def extract_list(warehouse: Optional[Path] = WarehouseOpt) -> None:
+    """Every extract loaded, with its rows and whether it was retracted."""
+    from pipelines import warehouse as wh
+
+    path = warehouse or settings.default_warehouse()
+    with _stops_cleanly(), wh.connect(path, read_only=True) as con:
+        rows = con.execute("SELECT file_id, source, file_name, extract_date, rows_loaded, "
+                           "rows_quarantined, retracted_at, retracted_by FROM extract_files "
+                           "ORDER BY source, extract_date, file_id").fetchall()
+    for file_id, source, name, day, loaded, quarantined, retracted_at, by in rows:
+        state = f"retracted {retracted_at:%Y-%m-%d %H:%M} by {by}" if retracted_at else "current"
+        typer.echo(f"{file_id:>5}  {source}/{name}  {day}  {loaded} loaded, {quarantined} "
+                   f"quarantined  {state}")
+
+
+@extract_app.command("retract")
+def extract_retract(
+    file: str = typer.Argument(..., help="The extract file (its path, or its name as "
+                                          "'kvalitet extract list' shows it)."),
+    warehouse: Optional[Path] = WarehouseOpt,
+    by: Optional[str] = typer.Option(None, "--by", help="Who retracts it (default: the login "
+                                                        "name)."),
+    source: Optional[str] = typer.Option(None, "--source", help="The registry, where the name "
+                                                                "alone is ambiguous."),
+) -> None:
+    """Take a wrong delivery back out: its rows leave the current data (the history keeps them,
+    marked retracted, with who and when). Recompute with 'kvalitet run' afterwards."""
+    import getpass
+
+    from pipelines import warehouse as wh
+    from pipelines.extract_reader import content_hash
+    from pipelines.privacy import mask
+    from pipelines.sources import UnreadableExtract, extract_date_of
+
+    path = warehouse or settings.default_warehouse()
+    given = Path(file)
+    who = by or getpass.getuser()
+    with _stops_cleanly(), wh.connect(path) as con:
+        if given.is_file():
+            try:
+                day = extract_date_of(given)
+            except UnreadableExtract as problem:
+                raise _usage(problem.problem)
+            query = ("SELECT file_id, source, file_name, retracted_at FROM extract_files "
+                     "WHERE content_hash = ? AND extract_date = ?", [content_hash(given), day])
+        else:
+            query = ("SELECT file_id, source, file_name, retracted_at FROM extract_files "
+                     "WHERE file_name = ?", [mask(given.name)])
+        found = [r for r in con.execute(*query).fetchall() if source in (None, r[1])]
+        if not found:
+            typer.secho(f"no extract {mask(given.name)} in {path} (see 'kvalitet extract list')",
+                        fg="red", err=True)
+            raise typer.Exit(1)
+        if len(found) > 1:
+            raise _usage(f"{mask(given.name)} names {len(found)} extracts; add --source")
+        file_id, registry, name, retracted_at = found[0]
+        if retracted_at is not None:
+            typer.echo(f"{registry}/{name} was already retracted at {retracted_at:%Y-%m-%d %H:%M}")
+            return
+        con.execute("UPDATE extract_files SET retracted_at = now()::TIMESTAMP, retracted_by = ? "
+                    "WHERE file_id = ?", [mask(who), file_id])
+    typer.echo(f"retracted {registry}/{name}: its rows no longer count; run 'kvalitet run' to "
+               "recompute the results")
 
 
 model_app = typer.Typer(help="Risk-adjustment models.", no_args_is_help=True)
@@ -328,7 +455,7 @@ def model_report(
     from pipelines import warehouse as wh
 
     path = warehouse or settings.default_warehouse()
-    with wh.connect(path, read_only=True) as con:
+    with _stops_cleanly(), wh.connect(path, read_only=True) as con:
         fit = con.execute("SELECT * FROM risk_models WHERE indicator_id = ? AND year = ?",
                           [indicator, year]).fetchall()
         columns = [d[0] for d in con.description]
@@ -358,9 +485,11 @@ def model_report(
 
 
 def _exit_for(summary) -> None:
-    if summary.failed:
-        for f in summary.failed:
-            typer.secho(f"FAILED {f.source}/{f.file_name}: {f.problem}", fg="red", err=True)
+    for f in summary.failed:
+        typer.secho(f"FAILED {f.source}/{f.file_name}: {f.problem}", fg="red", err=True)
+    for entry in summary.unrecognised:
+        typer.secho(f"NOT AN EXTRACT {entry}: not loaded", fg="red", err=True)
+    if summary.failed or summary.unrecognised:
         raise typer.Exit(COMPLETED_WITH_FAILURES)
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import polars as pl
 
 CPR_SHAPE = r"^[0-9]{6}-?[0-9]{4}$"
-# Anything that looks like a CPR number, used to keep such values out of reports.
-CPR_LIKE = r"[0-9]{6}-?[0-9]{4}"
 
 
 def normalised(cpr: pl.Expr) -> pl.Expr:

@@ -109,7 +109,7 @@ def load_tables(con, columns: dict[str, list[str]]) -> Tables:
 
 def data_cutoff(con) -> dt.date:
     """The latest extract date in the warehouse."""
-    latest = scalar(con, "SELECT max(extract_date) FROM extract_files")
+    latest = scalar(con, "SELECT max(extract_date) FROM delivered_files")
     if latest is None:
         raise RuntimeError("the warehouse holds no extracts: nothing to compute")
     return latest

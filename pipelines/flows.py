@@ -20,8 +20,10 @@ from prefect import flow
 
 from pipelines import manifest, settings, steps, tasks
 from pipelines.extract_reader import content_hash
+from pipelines.privacy import gated, install_log_gate, mask, one_line
 
 log = logging.getLogger("kvalitet.flows")
+install_log_gate()  # Prefect's own log records (stored in its database) pass the gate too
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
 
@@ -35,12 +37,17 @@ def previous_year(today: dt.date | None = None) -> int:
     return (today or dt.datetime.now(COPENHAGEN).date()).year - 1
 
 
-def _warehouse_fingerprint(warehouse_path: Path) -> list[str]:
+def _warehouse_fingerprint(warehouse_path: Path) -> dict:
+    """What compute reads from the warehouse besides the definitions: the delivered extracts
+    (content, date, retraction) and the reference tables (names, regions)."""
     from pipelines import warehouse
 
     with warehouse.connect(warehouse_path) as con:
-        return [r[0] for r in con.execute(
-            "SELECT content_hash FROM extract_files ORDER BY content_hash").fetchall()]
+        extracts = con.execute("SELECT source, content_hash, extract_date, retracted_at "
+                               "FROM extract_files ORDER BY ALL").fetchall()
+        reference = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+                     for t in ("regions", "municipalities", "hospitals")}
+    return {"extracts": extracts, "reference": reference}
 
 
 def _results_table_empty(warehouse_path: Path) -> bool:
@@ -65,13 +72,17 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
                   "warehouse": str(warehouse_path), "cutoff": str(cutoff) if cutoff else None,
                   "ci": ci, "year": year, "month": month, "demo": demo}
 
+    from pipelines.ingest import FatalIngestError
     from pipelines.reference import load_reference
     from pipelines.sources import BadInputLayout
+    from pipelines.warehouse import WarehouseError
 
     load_reference(input_dir)  # without trustworthy reference tables nothing can be validated
     if not steps.registries_present(input_dir):
         raise BadInputLayout(f"{input_dir} holds none of the registry folders "
                              "(stroke/, hipfracture/, cardiac_rehab_hospital/, ...)")
+    steps.claim_key(warehouse_path, demo)  # another key is refused before anything loads
+    fatal = (settings.MissingPseudonymKey, FatalIngestError, WarehouseError)
     ingests, failed_registries = [], {}
     for source in steps.registries_present(input_dir):
         t = time.perf_counter()
@@ -79,20 +90,30 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
             state = tasks.ingest_registry(input_dir, warehouse_path, source, demo,
                                           return_state=True)
             if state.is_failed():
-                failed_registries[source] = _failure_message(state)
+                try:
+                    state.result()
+                except fatal:
+                    raise
+                except Exception as problem:  # the task's own exception, re-raised by Prefect
+                    failed_registries[source] = one_line(problem)
+                else:
+                    failed_registries[source] = mask(state.message or "failed")
                 log.error("registry %s failed: %s", source, failed_registries[source])
                 continue
             ingests.append(state.result())
         else:
             try:
                 ingests.append(tasks.ingest_registry.fn(input_dir, warehouse_path, source, demo))
-            except settings.MissingPseudonymKey:
+            except fatal:
                 raise
             except Exception as problem:  # one registry's failure does not stop the others
-                failed_registries[source] = f"{type(problem).__name__}: {problem}"
-                log.exception("registry %s failed", source)
+                failed_registries[source] = one_line(problem)
+                log.error("registry %s failed: %s", source, failed_registries[source])
                 continue
         timings[f"ingest_{source}"] = round(time.perf_counter() - t, 3)
+    unrecognised = sorted(set(steps.unrecognised_entries(input_dir))
+                          | {u for i in ingests for u in i.get("unrecognised", [])})
+    ingests.append({"files": [], "unrecognised": unrecognised})
 
     t = time.perf_counter()
     validation = call(tasks.write_validation_report, warehouse_path, output_dir, ingests)
@@ -106,28 +127,32 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
         return task.fn(*args)
 
     content = manifest.fingerprint({
-        "extracts": _warehouse_fingerprint(warehouse_path),
-        "definitions": manifest.definitions_fingerprint(),
-        "code": manifest.code_version(), "cutoff": str(cutoff), "ci": ci})
+        "warehouse": _warehouse_fingerprint(warehouse_path),
+        "definitions": manifest.definitions_fingerprint(), "code": manifest.code_fingerprint(),
+        "settings": manifest.settings_fingerprint(), "cutoff": str(cutoff), "ci": ci,
+        "skipped": sorted(failed_registries)})
     results_file = output_dir / "indicator_results.parquet"
     t = time.perf_counter()
     computed = cached(tasks.compute_indicators, results_file, warehouse_path, output_dir, cutoff,
-                      ci, content, also_missing=_results_table_empty(warehouse_path))
+                      ci, tuple(sorted(failed_registries)), content,
+                      also_missing=_results_table_empty(warehouse_path))
     timings["compute_indicators"] = round(time.perf_counter() - t, 3)
     effective_cutoff = dt.date.fromisoformat(computed["cutoff"])
 
-    reports, results_hash = {}, content_hash(results_file)
+    reports = {}
+    report_key = manifest.fingerprint({"results": content_hash(results_file), "content": content,
+                                       "language": language})
     if year is not None:
         t = time.perf_counter()
         folder = output_dir / "reports" / "annual" / str(year)
         reports["annual"] = cached(tasks.annual_reports, folder, warehouse_path, folder, year,
-                                   language, results_hash)
+                                   language, report_key)
         timings["annual_reports"] = round(time.perf_counter() - t, 3)
     if month is not None:
         t = time.perf_counter()
         folder = output_dir / "reports" / "monthly" / month
         reports["monthly"] = cached(tasks.monthly_deliveries, folder, warehouse_path, folder,
-                                    month, language, results_hash)
+                                    month, language, report_key)
         timings["monthly_deliveries"] = round(time.perf_counter() - t, 3)
 
     failed_files = [f for i in ingests for f in i["files"] if f["status"] == "failed"]
@@ -143,6 +168,7 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
         "files_already_loaded": sum(f["status"] == "already_loaded"
                                     for i in ingests for f in i["files"]),
         "validation": validation["totals"], "reports": reports, "manifest": str(manifest_path),
+        "unrecognised": unrecognised,
     }
     if orchestrated:
         _publish(output_dir, validation, reports, summary)
@@ -150,14 +176,6 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
              "registries failed", timings["total"], summary["files_loaded"],
              summary["files_already_loaded"], len(failed_files), len(failed_registries))
     return summary
-
-
-def _failure_message(state) -> str:
-    try:
-        state.result()
-    except Exception as problem:  # the task's own exception, re-raised by Prefect
-        return f"{type(problem).__name__}: {problem}"
-    return state.message or "failed"
 
 
 def _publish(output_dir: Path, validation: dict, reports: dict, summary: dict) -> None:
@@ -185,7 +203,8 @@ def _publish(output_dir: Path, validation: dict, reports: dict, summary: dict) -
     lines += [f"- {s}: {status}" for s, status in summary["registries"].items()]
     lines += [f"- FAILED FILE {f['source']}/{f['file_name']}: {f['problem']}"
               for f in summary["failed_files"]]
-    create_markdown_artifact(key="run-summary", markdown="\n".join(lines))
+    lines += [f"- NOT AN EXTRACT: {u}" for u in summary["unrecognised"]]
+    create_markdown_artifact(key="run-summary", markdown=mask("\n".join(lines)))
 
 
 @flow(name="kvalitet-run", log_prints=True)
@@ -193,21 +212,21 @@ def run_flow(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
              cutoff: Optional[dt.date] = None, ci: str = "wilson", year: Optional[int] = None,
              month: Optional[str] = None, demo: bool = False) -> dict:
     """Ingest, validate and compute; reports for a year and/or month when given."""
-    return pipeline(input_dir, output_dir, warehouse, cutoff, ci, year, month, demo)
+    return gated(pipeline)(input_dir, output_dir, warehouse, cutoff, ci, year, month, demo)
 
 
 @flow(name="kvalitet-monthly", log_prints=True)
 def monthly_flow(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None,
                  month: Optional[str] = None) -> dict:
     """The monthly run: new extracts in, deliveries for the month (default: the previous)."""
-    return pipeline(input_dir, output_dir, warehouse, month=month or previous_month())
+    return gated(pipeline)(input_dir, output_dir, warehouse, month=month or previous_month())
 
 
 @flow(name="kvalitet-annual", log_prints=True)
 def annual_flow(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None,
                 year: Optional[int] = None) -> dict:
     """The annual run: everything in, the annual report for the year (default: the previous)."""
-    return pipeline(input_dir, output_dir, warehouse, year=year or previous_year())
+    return gated(pipeline)(input_dir, output_dir, warehouse, year=year or previous_year())
 
 
 def orchestrated() -> bool:

@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import duckdb
 import polars as pl
 
 from pipelines import cpr as cpr_rules
-from pipelines import warehouse
+from pipelines import settings, warehouse
+from pipelines.privacy import mask, masked_frame, one_line
 from pipelines.warehouse import scalar
 from pipelines.extract_reader import ROW_NUMBER, FileFormat, content_hash, read_extract
 from pipelines.pseudonym import pseudonymise
@@ -26,6 +28,7 @@ from pipelines.validation import validate
 from schemas import EXTRACT_SCHEMAS
 
 log = logging.getLogger("kvalitet.ingest")
+FORMATS_FILE = "formats.yaml"
 
 
 @dataclass
@@ -61,17 +64,24 @@ class IngestSummary:
 
 
 def discover(input_dir: Path) -> tuple[list[tuple[str, Path]], list[str]]:
-    """Extract files by source, oldest extract first; names that fit no source are listed."""
+    """Extract files by source, oldest extract first. Everything else of the input is listed
+    as unrecognised (masked names): folders that are not registries, and entries of a registry
+    folder that are not files (a folder named like an extract is not an extract)."""
     found, unrecognised = [], []
     for entry in sorted(input_dir.iterdir()):
-        if entry.name.startswith(".") or entry.name == "reference" or entry.name.endswith(".yaml"):
+        if entry.name.startswith(".") or entry.name == "reference" or entry.name == FORMATS_FILE:
             continue
         if entry.is_dir() and entry.name in SOURCES:
             for path in sorted(entry.iterdir()):
-                if path.is_file() and not path.name.startswith("."):
+                if path.name.startswith("."):
+                    continue
+                if path.is_file():
                     found.append((entry.name, path))
+                else:
+                    unrecognised.append(mask(f"{entry.name}/{path.name}/ (a folder, not an "
+                                             "extract file)"))
         else:
-            unrecognised.append(entry.name)
+            unrecognised.append(mask(entry.name + ("/" if entry.is_dir() else "")))
 
     def order(item: tuple[str, Path]) -> tuple:
         try:
@@ -101,56 +111,94 @@ def warehouse_rows(valid: pl.DataFrame, source: str, key: bytes, file_id: int,
     return rows.drop("cpr", ROW_NUMBER)
 
 
-def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
-                told: FileFormat = FileFormat()) -> FileOutcome:
-    outcome = FileOutcome(source=source, file_name=path.name, status="failed")
-    try:
-        digest = content_hash(path)
-        if scalar(con, "SELECT 1 FROM extract_files WHERE content_hash = ?", [digest]):
-            outcome.status = "already_loaded"
-            outcome.extract_date = extract_date_of(path).isoformat()
-            return outcome
-        schema = EXTRACT_SCHEMAS[source]
-        extract = read_extract(path, schema, told, digest)
-        checked = validate(extract, schema, reference.context(extract.extract_date))
-    except UnreadableExtract as problem:
-        outcome.problem = problem.problem
-        log.error("%s/%s cannot be read: %s", source, path.name, problem.problem)
-        return outcome
+class FatalIngestError(RuntimeError):
+    """Trouble that is not one file's: the warehouse itself cannot be written (disk full,
+    permission denied, another run holds it). The run stops with this one line."""
 
-    outcome.extract_date = extract.extract_date.isoformat()
+    masked = True
+
+
+def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
+                told: FileFormat = FileFormat(), today: dt.date | None = None) -> FileOutcome:
+    """One file in one transaction. Whatever goes wrong with it fails this file only: named,
+    with a one-line masked cause, and the warehouse as it was for it."""
+    name = mask(path.name)
+    outcome = FileOutcome(source=source, file_name=name, status="failed")
+    try:
+        _load(con, source, path, reference, key, told, today or settings.today(), outcome)
+    except UnreadableExtract as problem:
+        outcome.problem = mask(problem.problem)
+    except (duckdb.IOException, OSError) as problem:
+        if _is_operational(problem):
+            raise FatalIngestError(f"{source}/{name}: {one_line(problem)}") from None
+        outcome.problem = one_line(problem)
+    except Exception as problem:  # any other failure stays with its file
+        outcome.problem = one_line(problem)
+    if outcome.status == "failed":
+        outcome.rows_loaded = outcome.rows_quarantined = 0
+        log.error("%s/%s failed: %s", source, name, outcome.problem)
+    return outcome
+
+
+def _is_operational(problem: BaseException) -> bool:
+    text = str(problem)
+    return any(s in text for s in ("No space left", "Permission denied", "Read-only file system",
+                                   "Could not set lock", "Disk quota"))
+
+
+def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: FileFormat,
+          today: dt.date, outcome: FileOutcome) -> None:
+    extract_date = extract_date_of(path)
+    outcome.extract_date = extract_date.isoformat()
+    if extract_date > today:
+        raise UnreadableExtract(path, f"its extract date {extract_date} lies after the day of "
+                                f"the run ({today}); refused")
+    digest = content_hash(path)
+    if scalar(con, "SELECT 1 FROM extract_files WHERE source = ? AND content_hash = ? "
+                   "AND extract_date = ?", [source, digest, extract_date]):
+        outcome.status = "already_loaded"
+        return
+    schema = EXTRACT_SCHEMAS[source]
+    extract = read_extract(path, schema, told, digest)
+    checked = validate(extract, schema, reference.context(extract.extract_date))
     outcome.rows_read = extract.rows_read
     outcome.rows_quarantined = checked.rows_quarantined
     outcome.rows_loaded = checked.valid.height
     outcome.rules = dict(checked.quarantine.group_by("rule").len().sort("rule").iter_rows())
-    outcome.extra_columns, outcome.absent_columns = extract.extra_columns, extract.absent_optional_columns
+    outcome.extra_columns = [mask(c) for c in extract.extra_columns]
+    outcome.absent_columns = extract.absent_optional_columns
+    if outcome.rows_read != outcome.rows_loaded + outcome.rows_quarantined:
+        raise RuntimeError(f"rows do not add up: {outcome.rows_read} read, {outcome.rows_loaded}"
+                           f" loaded, {outcome.rows_quarantined} quarantined")
 
     con.execute("BEGIN TRANSACTION")
     try:
         file_id = scalar(con, "SELECT nextval('extract_file_ids')")
         rows = warehouse_rows(checked.valid, source, key, file_id, extract.extract_date)  # noqa: F841
-        rejected = checked.quarantine.with_columns(  # noqa: F841
+        rejected = masked_frame(checked.quarantine).with_columns(  # noqa: F841
             pl.lit(file_id).alias("file_id"), pl.lit(source).alias("source"),
-            pl.lit(path.name).alias("file_name"))
+            pl.lit(outcome.file_name).alias("file_name"))
         con.execute(f"INSERT INTO {source}_history BY NAME SELECT * FROM rows")
         con.execute("INSERT INTO quarantine BY NAME SELECT * FROM rejected")
         con.execute(
-            "INSERT INTO extract_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-            [file_id, source, path.name, extract.extract_date, extract.content_hash,
+            "INSERT INTO extract_files (file_id, source, file_name, extract_date, content_hash, "
+            "encoding, delimiter, rows_read, rows_loaded, rows_quarantined, extra_columns, "
+            "absent_columns, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "now()::TIMESTAMP)",
+            [file_id, source, outcome.file_name, extract.extract_date, extract.content_hash,
              extract.encoding, extract.delimiter, outcome.rows_read, outcome.rows_loaded,
-             outcome.rows_quarantined, extract.extra_columns, extract.absent_optional_columns],
+             outcome.rows_quarantined, outcome.extra_columns, extract.absent_optional_columns],
         )
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:  # the failed statement may have ended the transaction already
+            pass
         raise
     outcome.status = "loaded"
-    log.info("%s/%s: %d rows read, %d loaded, %d quarantined", source, path.name,
+    log.info("%s/%s: %d rows read, %d loaded, %d quarantined", source, outcome.file_name,
              outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined)
-    return outcome
-
-
-FORMATS_FILE = "formats.yaml"
 
 
 def told_formats(input_dir: Path) -> dict[str, FileFormat]:
@@ -182,18 +230,21 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
     files, unrecognised = discover(input_dir)
     if sources is not None:
         files = [(s, p) for s, p in files if s in sources]
+        unrecognised = [u for u in unrecognised if u.split("/")[0] in sources]
     for name in unrecognised:
-        log.warning("ignored %s in %s: not a registry folder of the contract", name, input_dir)
+        log.warning("not an extract of the contract, not loaded: %s", name)
     outcomes = []
+    today = settings.today()
     with warehouse.connect(warehouse_path) as con:
         con.execute("BEGIN TRANSACTION")
+        warehouse.claim_key(con, key, warehouse_path)
         store_reference(con, reference)
         con.execute("COMMIT")
         for done, (source, path) in enumerate(files):
             if progress:
-                progress(done, len(files), f"{source}/{path.name}")
+                progress(done, len(files), f"{source}/{mask(path.name)}")
             outcomes.append(ingest_file(con, source, path, reference, key,
-                                        (formats or {}).get(source, FileFormat())))
+                                        (formats or {}).get(source, FileFormat()), today))
         if progress:
             progress(len(files), len(files), "done")
     return IngestSummary(files=outcomes, unrecognised=unrecognised)

@@ -16,7 +16,7 @@ MANIFEST_FILE = "run_manifest.json"
 
 
 def code_version() -> dict:
-    version = {"package": __version__}
+    version = {"package": __version__, "source_sha256": code_fingerprint()}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, text=True,
                                 capture_output=True, timeout=10)
@@ -28,6 +28,30 @@ def code_version() -> dict:
     except (OSError, subprocess.SubprocessError):
         pass
     return version
+
+
+CODE_FOLDERS = ("pipelines", "schemas", "reports", "sql")
+
+
+def code_fingerprint() -> str:
+    """A hash of every source file the pipeline runs (Python, SQL, templates): unlike the git
+    commit it changes with uncommitted edits and exists in an installed copy too."""
+    digest = hashlib.sha256()
+    for folder in CODE_FOLDERS:
+        for path in sorted((PROJECT_ROOT / folder).rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".sql", ".j2", ".html", ".css", ".yaml"):
+                digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def settings_fingerprint() -> dict:
+    """The environment settings that change what a run computes or publishes."""
+    import os
+
+    return {name: value for name, value in sorted(os.environ.items())
+            if name.startswith("KVALITET_") and name not in (
+                "KVALITET_PSEUDONYM_KEY", "KVALITET_ORCHESTRATION", "KVALITET_WAREHOUSE")}
 
 
 def definitions_fingerprint() -> list[dict]:

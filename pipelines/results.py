@@ -33,14 +33,21 @@ def model_tables(fits) -> tuple[pl.DataFrame, pl.DataFrame]:
     return models, coefficients
 
 
-def write_results(con, results: pl.DataFrame, output_dir: Path, fits=()) -> Path:
-    """Replace the tables' rows in one transaction; the Parquet file holds the same rows."""
+def write_results(con, results: pl.DataFrame, output_dir: Path, fits=(), cutoff=None) -> Path:
+    """Replace the tables' rows in one transaction; the Parquet file holds the same rows
+    (written to a temporary name and renamed, so a reader never sees half a file)."""
+    from pipelines.warehouse import set_meta
+
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / RESULTS_FILE
-    results.write_parquet(path, statistics=False)
+    partial = path.with_name(f".{RESULTS_FILE}.partial")
+    results.write_parquet(partial, statistics=False)
+    partial.replace(path)
     models, coefficients = model_tables(list(fits))  # noqa: F841 - read by DuckDB
     con.execute("BEGIN TRANSACTION")
     try:
+        if cutoff is not None:
+            set_meta(con, "results_cutoff", cutoff.isoformat())
         con.execute("DELETE FROM indicator_results")
         con.execute("INSERT INTO indicator_results BY NAME SELECT * FROM results")
         con.execute("DELETE FROM risk_models")
@@ -49,10 +56,25 @@ def write_results(con, results: pl.DataFrame, output_dir: Path, fits=()) -> Path
         con.execute("INSERT INTO risk_model_coefficients BY NAME SELECT * FROM coefficients")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except Exception:  # the failing statement may have ended the transaction
+            pass
         raise
     return path
 
 
 def read_results(con) -> pl.DataFrame:
     return pl.from_arrow(con.sql("SELECT * FROM indicator_results").to_arrow_table())
+
+
+def results_cutoff(con):
+    """The cutoff the warehouse's current results were computed with (what a delivery must
+    use to list the same records its unit's counts rest on)."""
+    import datetime as dt
+
+    from pipelines.engine import data_cutoff
+    from pipelines.warehouse import meta
+
+    stored = meta(con, "results_cutoff")
+    return dt.date.fromisoformat(stored) if stored else data_cutoff(con)

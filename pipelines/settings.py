@@ -25,8 +25,25 @@ def default_warehouse(output_dir: Path | None = None) -> Path:
     return (output_dir or Path("kvalitet_output")) / WAREHOUSE_FILE_NAME
 
 
+RUN_DATE_ENV = "KVALITET_RUN_DATE"
+
+
+def today() -> "dt.date":
+    """The day of the run in Danish local time; ``KVALITET_RUN_DATE`` (YYYY-MM-DD) states it
+    instead, for tests and for re-running a past day. An extract dated after it is refused."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    told = os.environ.get(RUN_DATE_ENV, "").strip()
+    if told:
+        return dt.date.fromisoformat(told)
+    return dt.datetime.now(ZoneInfo("Europe/Copenhagen")).date()
+
+
 class MissingPseudonymKey(RuntimeError):
     """A run on real data without a pseudonymisation secret must not start."""
+
+    masked = True
 
 
 def pseudonym_key(allow_demo: bool = False) -> bytes:

@@ -23,6 +23,20 @@ def registries_present(input_dir: Path) -> list[str]:
     return [s for s in SOURCES if (input_dir / s).is_dir()]
 
 
+def claim_key(warehouse_path: Path, demo: bool = False) -> None:
+    """Refuse a key the warehouse was not built with, before any registry loads."""
+    key = settings.pseudonym_key(allow_demo=demo)
+    with warehouse.connect(warehouse_path) as con:
+        warehouse.claim_key(con, key, warehouse_path)
+
+
+def unrecognised_entries(input_dir: Path) -> list[str]:
+    """What the input holds besides reference tables, formats.yaml and extract files."""
+    from pipelines.ingest import discover
+
+    return discover(input_dir)[1]
+
+
 def ingest_registry(input_dir: Path, warehouse_path: Path, source: str, demo: bool = False) -> dict:
     """Load one registry's extracts. The key comes from the environment, never a parameter."""
     key = settings.pseudonym_key(allow_demo=demo)
@@ -41,12 +55,40 @@ def write_validation_report(warehouse_path: Path, output: Path, ingests: list[di
         return validation_report.write(con, summary, output / "validation")
 
 
-def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | None, ci: str
-                       ) -> dict:
-    definitions = load_definitions(settings.INDICATORS_DIR)
+def registries_read(definition) -> set[str]:
+    """The registries an indicator's numbers rest on: its own, linked ones, the matched one."""
+    from pipelines.definitions import All, AnyOf, Linked, Not
+
+    found = {definition.registry}
+    if definition.completeness:
+        found.add(definition.completeness.registry)
+
+    def walk(criterion) -> None:
+        if isinstance(criterion, Linked):
+            found.add(criterion.linked.registry)
+            walk(criterion.linked.where)
+        elif isinstance(criterion, (All, AnyOf)):
+            for part in criterion.all if isinstance(criterion, All) else criterion.any:
+                walk(part)
+        elif isinstance(criterion, Not):
+            walk(criterion.not_)
+
+    for criterion in (definition.population, definition.numerator, *definition.denominator,
+                      *definition.exclusions):
+        walk(criterion)
+    return found
+
+
+def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | None, ci: str,
+                       skip_registries: tuple[str, ...] = ()) -> dict:
+    """Every indicator, except those resting on a registry whose ingest failed as a whole
+    (results are published only from registries whose files all loaded or failed by name)."""
+    definitions = [d for d in load_definitions(settings.INDICATORS_DIR)
+                   if not registries_read(d) & set(skip_registries)]
     with warehouse.connect(warehouse_path) as con:
         computation = engine.compute_all(con, definitions, cutoff, ci)
-        path = write_results(con, computation.results, output, computation.model_fits)
+        path = write_results(con, computation.results, output, computation.model_fits,
+                             computation.cutoff)
     log.info("%d indicator result rows -> %s", computation.results.height, path)
     return {"results": str(path), "rows": computation.results.height,
             "cutoff": computation.cutoff.isoformat(),
@@ -70,13 +112,14 @@ def annual_reports(warehouse_path: Path, folder: Path, year: int, language: str 
 
 def monthly_deliveries(warehouse_path: Path, folder: Path, month: str, language: str = "da"
                        ) -> list[str]:
-    """The deliveries of ``month`` into ``folder`` (one subfolder per unit)."""
-    from pipelines.results import read_results
+    """The deliveries of ``month`` into ``folder`` (one subfolder per unit). A unit's records
+    are selected with the cutoff its published results were computed with."""
+    from pipelines.results import read_results, results_cutoff
     from reports import monthly
 
     with warehouse.connect(warehouse_path, read_only=True) as con:
         folders = monthly.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR),
-                                month, engine.data_cutoff(con), folder, language)
+                                month, results_cutoff(con), folder, language)
     return [str(f) for f in folders]
 
 

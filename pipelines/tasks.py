@@ -15,28 +15,31 @@ from prefect import task
 from prefect.cache_policies import INPUTS
 
 from pipelines import steps
+from pipelines.privacy import gated
 
-ingest_registry = task(steps.ingest_registry, name="ingest-registry", retries=2,
-                       retry_delay_seconds=5, task_run_name="ingest-{source}")
-write_validation_report = task(steps.write_validation_report, name="validation-report",
+# No retries: each file's failure is already contained and reported by the step, and what
+# escapes it (another key, a full disk, a held warehouse) would fail again.
+ingest_registry = task(gated(steps.ingest_registry), name="ingest-registry",
+                       task_run_name="ingest-{source}")
+write_validation_report = task(gated(steps.write_validation_report), name="validation-report",
                                retries=1, retry_delay_seconds=2)
 
 
 @task(name="compute-indicators", cache_policy=INPUTS, persist_result=True)
 def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | None, ci: str,
-                       content_key: str = "") -> dict:
-    return steps.compute_indicators(warehouse_path, output, cutoff, ci)
+                       skip_registries: tuple[str, ...] = (), content_key: str = "") -> dict:
+    return gated(steps.compute_indicators)(warehouse_path, output, cutoff, ci, skip_registries)
 
 
 @task(name="annual-reports", cache_policy=INPUTS, persist_result=True, retries=1,
       retry_delay_seconds=2)
 def annual_reports(warehouse_path: Path, folder: Path, year: int, language: str,
                    content_key: str = "") -> list[str]:
-    return steps.annual_reports(warehouse_path, folder, year, language)
+    return gated(steps.annual_reports)(warehouse_path, folder, year, language)
 
 
 @task(name="monthly-deliveries", cache_policy=INPUTS, persist_result=True, retries=1,
       retry_delay_seconds=2)
 def monthly_deliveries(warehouse_path: Path, folder: Path, month: str, language: str,
                        content_key: str = "") -> list[str]:
-    return steps.monthly_deliveries(warehouse_path, folder, month, language)
+    return gated(steps.monthly_deliveries)(warehouse_path, folder, month, language)

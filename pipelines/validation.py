@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import pandera.errors
 import polars as pl
 
-from pipelines import cpr as cpr_rules
+from pipelines import privacy
 from pipelines.extract_reader import ROW_NUMBER, RawExtract
 from schemas.columns import ExtractSchema, ValidationContext, raw
 
-HIDDEN_CPR = "<cpr hidden>"
+HIDDEN_CPR = privacy.HIDDEN_CPR
 QUARANTINE_COLUMNS = {
     "row_number": pl.Int64, "column_name": pl.String, "rule": pl.String, "value": pl.String,
     "record_id": pl.String, "hospital_code": pl.String, "municipality_code": pl.String,
@@ -31,9 +31,10 @@ class ValidatedExtract:
 
 
 def shown(value: pl.Expr, column: pl.Expr) -> pl.Expr:
-    """The offending value as a report may show it: CPR numbers never."""
-    hide = value.is_not_null() & ((column == "cpr") | value.str.contains(cpr_rules.CPR_LIKE))
-    return pl.when(hide).then(pl.lit(HIDDEN_CPR)).otherwise(value)
+    """The offending value as a report may show it: the cpr column never, and anything
+    shaped like a CPR number in other columns masked by the privacy gate."""
+    hide = value.is_not_null() & (column == "cpr")
+    return pl.when(hide).then(pl.lit(HIDDEN_CPR)).otherwise(privacy.masked(value))
 
 
 def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationContext
@@ -70,8 +71,7 @@ def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationCont
             pl.col("column").alias("column_name"),
             pl.col("check").alias("rule"),
             shown(pl.col("value"), pl.col("column")).alias("value"),
-            *[shown(pl.col(c), pl.lit(c)).alias(c) if c == "record_id" else pl.col(c)
-              for c in unit_columns],
+            *[shown(pl.col(c), pl.lit(c)).alias(c) for c in unit_columns],
         )
     )
     ragged = pl.DataFrame(

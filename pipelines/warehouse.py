@@ -1,14 +1,39 @@
-"""The DuckDB warehouse: opened in one place, shaped only by the files in sql/."""
+"""The DuckDB warehouse: opened in one place, shaped only by the files in sql/.
+
+Opening it is where operational trouble shows first (another run holds it, it is
+missing, corrupt or not writable), so that trouble is turned into one line here.
+"""
 
 from __future__ import annotations
 
+import hmac
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import duckdb
 
+from pipelines.privacy import mask
 from pipelines.settings import SQL_DIR
+
+# Bumped when the layout changes in a way CREATE ... IF NOT EXISTS cannot carry over.
+LAYOUT_VERSION = "2"
+KEY_LABEL = b"kvalitet warehouse key fingerprint v1"
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used; the message says why in one line."""
+
+    masked = True  # its messages are built from paths and our own words only
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process holds the warehouse (DuckDB allows one writer)."""
+
+
+class KeyMismatch(WarehouseError):
+    """The run's pseudonymisation key is not the one the warehouse was built with."""
 
 
 def sql_files(folder: str) -> list[Path]:
@@ -20,28 +45,90 @@ def apply_sql(con: duckdb.DuckDBPyConnection, folder: str) -> None:
         con.execute(path.read_text(encoding="utf-8"))
 
 
+def operational_problem(path: Path, problem: Exception) -> WarehouseError:
+    """What went wrong with the warehouse file, in one line, without DuckDB's internals."""
+    text = str(problem)
+    holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", text)
+    if holder or "Could not set lock" in text:
+        who = f" (process {holder.group(2)}, {holder.group(1)})" if holder else ""
+        return WarehouseBusy(f"the warehouse {path} is in use by another run{who}; "
+                             "wait for it to finish")
+    if "No space left" in text:
+        return WarehouseError(f"no space left on the device holding {path}")
+    if "Permission denied" in text or isinstance(problem, PermissionError):
+        return WarehouseError(f"permission denied on {path} or its folder")
+    if "not a valid DuckDB database" in text or "corrupt" in text.lower() or \
+            "Serialization" in type(problem).__name__:
+        return WarehouseError(f"{path} is not a readable Kvalitet warehouse (corrupt, or not a "
+                              "DuckDB file); restore it or rebuild it from the extracts")
+    first = mask(text).strip().splitlines()[0] if text.strip() else type(problem).__name__
+    return WarehouseError(f"cannot use the warehouse {path}: {first}")
+
+
 @contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse file, its tables and views created if new."""
     if read_only and not path.exists():
-        raise FileNotFoundError(f"no warehouse at {path}; run 'kvalitet ingest' first")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Row order carries no meaning in any table (history rows keep their row_number),
-    # and not preserving it halves the time of a large insert. Progress is ours to show:
-    # DuckDB's own bar would write into the output of long runs.
-    con = duckdb.connect(str(path), read_only=read_only,
-                         config={"preserve_insertion_order": False})
+        raise WarehouseError(f"no warehouse at {path}; run 'kvalitet run' or "
+                             "'kvalitet ingest' first, or name it with --warehouse")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Row order carries no meaning in any table (history rows keep their row_number),
+        # and not preserving it halves the time of a large insert. Progress is ours to show:
+        # DuckDB's own bar would write into the output of long runs.
+        con = duckdb.connect(str(path), read_only=read_only,
+                             config={"preserve_insertion_order": False})
+    except (duckdb.Error, OSError) as problem:
+        raise operational_problem(path, problem) from None
     try:
         con.execute("SET enable_progress_bar = false")
         if not read_only:
+            _check_layout(con, path)
             for folder in ("warehouse", "current", "results"):
                 apply_sql(con, folder)
+            con.execute("INSERT OR IGNORE INTO warehouse_meta VALUES ('layout_version', ?)",
+                        [LAYOUT_VERSION])
         yield con
     finally:
         con.close()
+
+
+def _check_layout(con, path: Path) -> None:
+    """A warehouse written by an older layout is refused rather than silently mixed."""
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables").fetchall()}
+    if "extract_files" in tables and "warehouse_meta" not in tables:
+        raise WarehouseError(f"{path} was built by an older Kvalitet (layout 1); rebuild it "
+                             "from the extracts into a new warehouse file")
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     """One value; fetches the whole (one-row) result so the connection is free again."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0][0] if rows else None
+
+
+def meta(con, name: str) -> str | None:
+    return scalar(con, "SELECT value FROM warehouse_meta WHERE name = ?", [name])
+
+
+def set_meta(con, name: str, value: str) -> None:
+    con.execute("INSERT OR REPLACE INTO warehouse_meta VALUES (?, ?)", [name, value])
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A keyed hash of a fixed label: equal for equal keys, and it reveals nothing of the key."""
+    return hmac.new(key, KEY_LABEL, "sha256").hexdigest()
+
+
+def claim_key(con, key: bytes, path: Path) -> None:
+    """The warehouse belongs to the key it was first loaded with; another key is refused
+    before anything is loaded (the same patients would get a second pseudonym)."""
+    fingerprint = key_fingerprint(key)
+    stored = meta(con, "key_fingerprint")
+    if stored is None:
+        set_meta(con, "key_fingerprint", fingerprint)
+    elif not hmac.compare_digest(stored, fingerprint):
+        raise KeyMismatch(f"the warehouse {path} was built with another pseudonymisation key; "
+                          "this run's key would give every patient a second pseudonym. Use the "
+                          "warehouse's key, or a new warehouse for a new key")

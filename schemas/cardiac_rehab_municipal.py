@@ -6,7 +6,7 @@ from schemas.columns import (
 
 schema = ExtractSchema("cardiac_rehab_municipal", (
     record_id(),
-    ColumnSpec("hospital_record_id", "string", required=False),
+    ColumnSpec("hospital_record_id", "string", required=False, is_record_id=True),
     cpr(),
     municipality_code(),  # the municipality delivering rehabilitation
     ColumnSpec("referral_received_date", "date"),

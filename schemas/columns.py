@@ -19,6 +19,7 @@ import polars as pl
 from pandera.api.polars.types import PolarsData
 
 from pipelines import cpr as cpr_rules
+from pipelines import privacy
 
 Kind = Literal["string", "integer", "date", "datetime", "answer", "code", "cpr"]
 
@@ -39,6 +40,7 @@ RULES = {
     "before_admission": "precedes admission_at",
     "after_extract_date": "lies after the extract date",
     "duplicate_record_id": "record_id already seen earlier in the same file",
+    "record_id_is_cpr": "a record id shaped like a CPR number (never stored)",
     "field_count": "the row has a different number of fields than the header",
 }
 
@@ -68,6 +70,7 @@ class ColumnSpec:
     reference: Literal["hospital", "municipality"] | None = None
     not_before: str | None = None  # a datetime column this one must not precede
     unique_in_file: bool = False
+    is_record_id: bool = False  # an identifier: refused when shaped like a CPR number
     dtype: pl.DataType = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -115,7 +118,11 @@ class ColumnSpec:
         if self.allowed:
             checks.append(_check("domain", value.is_in(list(self.allowed))))
         if self.pattern:
-            checks.append(_check("domain", value.str.contains(self.pattern)))
+            # A free code must not smuggle a CPR number in (e.g. a diagnosis + ten digits).
+            checks.append(_check("domain", value.str.contains(self.pattern)
+                                 & ~privacy.holds_cpr_expr(value)))
+        if self.is_record_id:
+            checks.append(_check("record_id_is_cpr", ~privacy.holds_cpr_expr(text)))
         if self.minimum is not None or self.maximum is not None:
             low = self.minimum if self.minimum is not None else -(2**62)
             high = self.maximum if self.maximum is not None else 2**62
@@ -146,7 +153,7 @@ def _check(rule: str, passes: pl.Expr, ignore_na: bool = True) -> pa.Check:
 
 # Column kinds shared by several extracts ------------------------------------------
 def record_id() -> ColumnSpec:
-    return ColumnSpec("record_id", "string", unique_in_file=True)
+    return ColumnSpec("record_id", "string", unique_in_file=True, is_record_id=True)
 
 
 def cpr() -> ColumnSpec:
