@@ -166,6 +166,8 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
     _prefect_defaults()
     from pipelines import flows
 
+    if flows.orchestrated() and not os.environ.get("PREFECT_API_URL"):
+        flows.tie_temporary_server_to_this_process()
     with _stops_cleanly():
         if not flows.orchestrated():
             summary = flows.pipeline(input, output, warehouse, day, ci, year, month, demo,

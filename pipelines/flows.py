@@ -27,6 +27,43 @@ install_log_gate()  # Prefect's own log records (stored in its database) pass th
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
 
+def tie_temporary_server_to_this_process() -> None:
+    """Prefect's temporary local server is a child process that outlives a killed parent
+    (``kill -9`` leaves it running). Started through this, the kernel ends it with its
+    parent (Linux PR_SET_PDEATHSIG); elsewhere nothing changes."""
+    import ctypes
+    import signal
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    from prefect.server.api import server
+
+    if getattr(server.subprocess, "tied", False):
+        return
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    class TiedSubprocess:
+        tied = True
+
+        def __getattr__(self, name):
+            return getattr(subprocess, name)
+
+        @staticmethod
+        def Popen(*args, **kwargs):  # noqa: N802 - the name Prefect calls
+            kwargs.setdefault("preexec_fn", die_with_parent)
+            return subprocess.Popen(*args, **kwargs)
+
+    server.subprocess = TiedSubprocess()
+
+
 def previous_month(today: dt.date | None = None) -> str:
     today = today or dt.datetime.now(COPENHAGEN).date()
     first = today.replace(day=1)

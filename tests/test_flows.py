@@ -169,3 +169,39 @@ def test_previous_periods():
     assert flows.previous_month(dt.date(2026, 3, 5)) == "2026-02"
     assert flows.previous_year(dt.date(2026, 3, 1)) == 2025
     assert content_hash  # imported for the manifest checks
+
+
+@pytest.mark.slow
+def test_a_changed_reference_table_is_not_served_from_the_cache(prefect_server, small_input,
+                                                                 tmp_path, key):
+    """A hospital renamed and moved to another region: names, regions and counts follow."""
+    import polars as pl
+
+    output = tmp_path / "out"
+    hospitals = small_input / "reference" / "hospitals.csv"
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server["url"]}):
+        first = flows.run_flow(small_input, output, return_state=True)
+        assert first.is_completed(), first.message
+        before = pl.read_parquet(output / "indicator_results.parquet")
+        lines = hospitals.read_text(encoding="utf-8").splitlines()
+        code, _, region = lines[1].split(",")
+        other = "1085" if region != "1085" else "1081"
+        lines[1] = f"{code},Nyt Navn Hospital,{other}"
+        hospitals.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        again = flows.run_flow(small_input, output, return_state=True)
+        states = task_states(again.state_details.flow_run_id)
+    assert states["compute-indicators"] == "Completed"
+    after = pl.read_parquet(output / "indicator_results.parquet")
+    renamed = after.filter(pl.col("level") == "hospital", pl.col("unit_code") == code)
+    assert set(renamed["unit_name"]) == {"Nyt Navn Hospital"}
+
+    def region_denominator(frame, region_code):
+        return frame.filter(pl.col("indicator_id") == "STROKE_01", pl.col("period_type") == "year",
+                            pl.col("level") == "region", pl.col("unit_code") == region_code
+                            )["denominator"].sum()
+
+    moved = before.filter(pl.col("indicator_id") == "STROKE_01", pl.col("period_type") == "year",
+                          pl.col("level") == "hospital", pl.col("unit_code") == code
+                          )["denominator"].sum()
+    assert moved > 0
+    assert region_denominator(after, other) == region_denominator(before, other) + moved

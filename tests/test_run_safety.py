@@ -265,3 +265,41 @@ def test_age_boundaries_reach_the_populations(input_dir, tmp_path):
     frame = results(output)
     assert national(frame, "COMPL_HIP", "2024")[1] == 1      # only the one 65 on the day
     assert national(frame, "COMPL_STROKE", "2024")[1] == 3   # both 65s and the 18 on the day
+
+
+@pytest.mark.slow
+def test_prefects_temporary_server_ends_with_a_killed_run(tmp_path):
+    """kill -9 of a run under Prefect's local mode must not leave its server running."""
+    import os
+    import signal
+    import time
+
+    env = {**os.environ, "KVALITET_PSEUDONYM_KEY": TEST_KEY.decode(), "KVALITET_WAREHOUSE": "",
+           "KVALITET_ORCHESTRATION": "prefect", "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    run_ = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--input",
+                             str(SAMPLE_INPUT_DIR), "--output", str(tmp_path / "out")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def server_children() -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(run_.pid), "-f", "uvicorn"],
+                               capture_output=True, text=True).stdout.split()
+        return [int(p) for p in found]
+
+    try:
+        deadline = time.monotonic() + 120
+        while not (servers := server_children()):
+            assert run_.poll() is None and time.monotonic() < deadline, "no server started"
+            time.sleep(0.5)
+        os.kill(run_.pid, signal.SIGKILL)
+        run_.wait()
+        deadline = time.monotonic() + 60
+        while any(os.path.exists(f"/proc/{p}") and "zombie" not in open(
+                f"/proc/{p}/status").read().lower() for p in servers):
+            assert time.monotonic() < deadline, "the temporary server outlived its run"
+            time.sleep(0.5)
+    finally:
+        if run_.poll() is None:
+            run_.kill()
+        for pid in server_children():
+            os.kill(pid, signal.SIGKILL)
