@@ -199,7 +199,8 @@ class Definition(Strict):
 def registry_columns(registry: str) -> dict[str, pl.DataType]:
     """Columns of a registry's current table as the engine sees them."""
     columns = {c.name: c.dtype for c in EXTRACT_SCHEMAS[registry].columns if c.name != "cpr"}
-    return {"pseudonym": pl.String(), "age": pl.Int16(), "extract_date": pl.Date(), **columns}
+    # Age is stored as SMALLINT but widened on load: arithmetic on Int16 wraps silently.
+    return {"pseudonym": pl.String(), "age": pl.Int32(), "extract_date": pl.Date(), **columns}
 
 
 class DefinitionError(Exception):

@@ -85,12 +85,21 @@ def columns_used(definitions: list[Definition]) -> dict[str, list[str]]:
     return {r: sorted(names) for r, names in used.items()}
 
 
-def _selected(column: str) -> str:
+def _selected(column: str, dtype: pl.DataType | None = None) -> str:
     # Pseudonyms only ever meet in equality joins, so the engine carries DuckDB's 64-bit
     # hash of them instead of 64 hex characters: a third of the memory, integer joins.
     # Ten million patients share a hash with probability ~3e-6, and a false match would
     # also need the same hospital and date.
-    return "hash(pseudonym) AS pseudonym" if column == "pseudonym" else column
+    if column == "pseudonym":
+        return "hash(pseudonym) AS pseudonym"
+    if dtype == pl.Int32:  # SMALLINT in the warehouse (age, scores): widened, never wraps
+        return f"CAST({column} AS INTEGER) AS {column}"
+    return column
+
+
+def _select_list(registry: str, columns: list[str]) -> str:
+    types = registry_columns(registry)
+    return ", ".join(_selected(c, types.get(c)) for c in columns)
 
 
 def load_tables(con, columns: dict[str, list[str]]) -> Tables:
@@ -99,7 +108,7 @@ def load_tables(con, columns: dict[str, list[str]]) -> Tables:
         return pl.from_arrow(con.sql(sql).to_arrow_table())
 
     return Tables(
-        registries={r: frame(f"SELECT {', '.join(map(_selected, cols))} FROM {r}").lazy()
+        registries={r: frame(f"SELECT {_select_list(r, cols)} FROM {r}").lazy()
                     for r, cols in sorted(columns.items())},
         hospitals=frame("SELECT * FROM hospitals"),
         municipalities=frame("SELECT * FROM municipalities"),

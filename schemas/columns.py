@@ -190,8 +190,9 @@ def optional_date(name: str) -> ColumnSpec:
 
 
 def score(name: str, minimum: int, maximum: int) -> ColumnSpec:
+    # Int32 in frames although stored as SMALLINT: arithmetic on Int16 wraps silently.
     return ColumnSpec(name, "integer", required=False, minimum=minimum, maximum=maximum,
-                      dtype=pl.Int16)
+                      dtype=pl.Int32)
 
 
 @dataclass(frozen=True)
