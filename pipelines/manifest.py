@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipelines import __version__
 from pipelines.extract_reader import content_hash
+from pipelines.privacy import mask
 from pipelines.settings import INDICATORS_DIR, PROJECT_ROOT
 
 MANIFEST_FILE = "run_manifest.json"
@@ -66,7 +67,8 @@ def definitions_fingerprint() -> list[dict]:
 
 
 def files_with_hashes(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
-    return [{"path": str(p.relative_to(folder)), "bytes": p.stat().st_size,
+    """Every file below ``folder`` with its size and hash; names pass the privacy gate."""
+    return [{"path": mask(p.relative_to(folder)), "bytes": p.stat().st_size,
              "sha256": content_hash(p)}
             for p in sorted(folder.rglob("*"))
             if p.is_file() and not any(part in skip for part in p.relative_to(folder).parts)
@@ -95,5 +97,6 @@ def write(output: Path, input_dir: Path, parameters: dict, cutoff, timings: dict
         "timings_seconds": timings,
     }
     path = output / MANIFEST_FILE
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    text = mask(json.dumps(manifest, indent=2, ensure_ascii=False))
+    path.write_text(text, encoding="utf-8")
     return path

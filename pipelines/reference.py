@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.extract_reader import FileFormat, decode
+from pipelines.privacy import holds_cpr, mask
 from schemas.columns import ValidationContext
 
 TABLES = {
@@ -50,11 +51,18 @@ def _read_table(path: Path, columns: dict[str, pl.DataType]) -> pl.DataFrame:
     missing = [c for c in columns if c not in header]
     if missing:
         raise BadReference(f"{path.name}: missing column(s) {', '.join(missing)}")
-    data = {c: [r[header.index(c)].strip() for r in rows[1:]] for c in columns}
+    data = {c: [r[header.index(c)].strip() if header.index(c) < len(r) else ""
+                for r in rows[1:]] for c in columns}
+    for column, values in data.items():
+        for number, value in enumerate(values, start=1):
+            if holds_cpr(value):
+                raise BadReference(f"{path.name}: row {number}, column {column} holds a value "
+                                   "shaped like a CPR number; reference tables hold no "
+                                   "personal data")
     try:
         frame = pl.DataFrame(data).with_columns(pl.col(c).cast(t) for c, t in columns.items())
     except pl.exceptions.InvalidOperationError as problem:
-        raise BadReference(f"{path.name}: {problem}")
+        raise BadReference(f"{path.name}: {mask(str(problem).splitlines()[0])}")
     key = next(iter(columns))
     if frame[key].is_duplicated().any():
         raise BadReference(f"{path.name}: {key} is not unique")
