@@ -304,3 +304,25 @@ def test_prefects_temporary_server_ends_with_a_killed_run(tmp_path):
             run_.kill()
         for pid in server_children():
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB file system (tmpfs; needs root, as on CI's machine)."""
+    import os
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs",
+                                            str(folder)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small file system here")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_a_full_disk_says_so_and_names_the_file(small_disk):
+    outcome = run("ingest", "--input", SAMPLE_INPUT_DIR, "--warehouse", small_disk / "w.duckdb")
+    assert outcome.exit_code == 1
+    last = outcome.output.strip().splitlines()[-1]
+    assert "No space left on device" in last and "w.duckdb" in last
+    assert "cannot rollback" not in outcome.output and "Traceback" not in outcome.output
