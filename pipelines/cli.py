@@ -163,21 +163,29 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
     except DefinitionError as problem:
         typer.secho(f"indicator definitions are not valid:\n{problem}", fg="red", err=True)
         raise typer.Exit(1)
-    _prefect_defaults()
-    from pipelines import flows
+    from pipelines.pipeline import previous_month, previous_year
 
-    if flows.orchestrated() and not os.environ.get("PREFECT_API_URL"):
-        flows.tie_temporary_server_to_this_process()
+    if kind == "monthly":
+        month = month or previous_month()
+    if kind == "annual":
+        year = year or previous_year()
     with _stops_cleanly():
-        if not flows.orchestrated():
-            summary = flows.pipeline(input, output, warehouse, day, ci, year, month, demo,
-                                     orchestrated=False)
-        elif kind == "monthly":
-            summary = flows.monthly_flow(input, output, warehouse, month)
-        elif kind == "annual":
-            summary = flows.annual_flow(input, output, warehouse, year)
+        if os.environ.get("KVALITET_ORCHESTRATION", "prefect").lower() == "direct":
+            from pipelines.pipeline import pipeline  # Prefect is not imported at all
+
+            summary = pipeline(input, output, warehouse, day, ci, year, month, demo)
         else:
-            summary = flows.run_flow(input, output, warehouse, day, ci, year, month, demo)
+            _prefect_defaults()
+            from pipelines import flows
+
+            if not os.environ.get("PREFECT_API_URL"):
+                flows.tie_temporary_server_to_this_process()
+            if kind == "monthly":
+                summary = flows.monthly_flow(input, output, warehouse, month)
+            elif kind == "annual":
+                summary = flows.annual_flow(input, output, warehouse, year)
+            else:
+                summary = flows.run_flow(input, output, warehouse, day, ci, year, month, demo)
     typer.echo(f"{summary['rows']:,} indicator result rows -> {summary['results']} "
                f"(cutoff {summary['cutoff']})")
     for kind_, pages in summary["reports"].items():

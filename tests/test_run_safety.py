@@ -326,3 +326,11 @@ def test_a_full_disk_says_so_and_names_the_file(small_disk):
     last = outcome.output.strip().splitlines()[-1]
     assert "No space left on device" in last and "w.duckdb" in last
     assert "cannot rollback" not in outcome.output and "Traceback" not in outcome.output
+
+
+def test_direct_mode_does_not_import_prefect():
+    """KVALITET_ORCHESTRATION=direct pays no Prefect import (seconds of fixed cost)."""
+    code = ("import sys; from pipelines import cli, pipeline; "
+            "print('prefect' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert shown.stdout.strip() == "False", shown.stderr
