@@ -332,8 +332,16 @@ app.add_typer(report_app, name="report")
 LanguageOpt = typer.Option("da", "--language", "-l", help="da (default) or en.")
 
 
-def _reports_folder(output: Optional[Path], warehouse_path: Path, kind: str, period: str) -> Path:
-    return output or warehouse_path.parent / "reports" / kind / period
+def _report_paths(output: Optional[Path], warehouse: Optional[Path], kind: str, period: str
+                  ) -> tuple[Path, Path]:
+    """(warehouse, reports folder). ``--output`` is a run's output folder, as for
+    ``kvalitet run``: its warehouse is used and the reports go to its reports/ folder."""
+    if warehouse is None:
+        warehouse = (output / settings.WAREHOUSE_FILE_NAME if output is not None
+                     and not os.environ.get(settings.WAREHOUSE_ENV, "").strip()
+                     else settings.default_warehouse(output))
+    base = output if output is not None else warehouse.parent
+    return warehouse, base / "reports" / kind / period
 
 
 def _language(language: str) -> str:
@@ -346,16 +354,16 @@ def _language(language: str) -> str:
 def report_annual(
     year: int = typer.Option(..., "--year", help="The report year, e.g. 2025."),
     warehouse: Optional[Path] = WarehouseOpt,
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder (default: "
-                                          "reports/annual/YEAR beside the warehouse)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The run's output "
+                                          "folder: its warehouse, and reports/annual/YEAR in it "
+                                          "(default: beside the warehouse)."),
     language: str = LanguageOpt,
 ) -> None:
     """One self-contained HTML report per registry, with Excel, Parquet and CSV tables."""
     from pipelines import steps
 
     year, language = _year(year), _language(language)
-    path = warehouse or settings.default_warehouse()
-    folder = _reports_folder(output, path, "annual", str(year))
+    path, folder = _report_paths(output, warehouse, "annual", str(year))
     with _stops_cleanly():
         pages = steps.annual_reports(path, folder, year, language)
     for page in pages:
@@ -366,16 +374,16 @@ def report_annual(
 def report_monthly(
     month: str = typer.Option(..., "--month", help="The delivery month YYYY-MM."),
     warehouse: Optional[Path] = WarehouseOpt,
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder (default: "
-                                          "reports/monthly/MONTH beside the warehouse)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="The run's output "
+                                          "folder: its warehouse, and reports/monthly/MONTH in "
+                                          "it (default: beside the warehouse)."),
     language: str = LanguageOpt,
 ) -> None:
     """A folder per hospital and municipality with its own results, run charts and records."""
     from pipelines import steps
 
     month, language = _month(month), _language(language)
-    path = warehouse or settings.default_warehouse()
-    folder = _reports_folder(output, path, "monthly", month)
+    path, folder = _report_paths(output, warehouse, "monthly", month)
     with _stops_cleanly():
         folders = steps.monthly_deliveries(path, folder, month, language)
     typer.echo(f"wrote {len(folders)} unit deliveries to {folder}")

@@ -96,15 +96,37 @@ def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | Non
                         "c_statistic": round(f.c_statistic, 4)} for f in computation.model_fits]}
 
 
+class NothingToReport(RuntimeError):
+    """Reports asked of a warehouse without results for the period."""
+
+    masked = True
+
+
+def _results_for(con, period: str, period_type: str):
+    from pipelines.results import read_results
+
+    results = read_results(con)
+    if results.is_empty():
+        raise NothingToReport("the warehouse holds no indicator results: run 'kvalitet run' "
+                              "first ('kvalitet ingest' only loads and validates)")
+    import polars as pl
+
+    if results.filter((pl.col("period_type") == period_type) & (pl.col("period") == period)
+                      ).is_empty():
+        periods = sorted(set(results.filter(pl.col("period_type") == period_type)["period"]))
+        raise NothingToReport(f"no indicator results for {period}; the warehouse has "
+                              f"{', '.join(periods[-6:]) or 'none'}")
+    return results
+
+
 def annual_reports(warehouse_path: Path, folder: Path, year: int, language: str = "da"
                    ) -> list[str]:
     """The annual report of ``year`` into ``folder`` (one subfolder per registry)."""
-    from pipelines.results import read_results
     from reports import annual
     from reports.suppression import SmallNumberRule
 
     with warehouse.connect(warehouse_path, read_only=True) as con:
-        pages = annual.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR),
+        pages = annual.build(con, _results_for(con, str(year), "year"), load_definitions(settings.INDICATORS_DIR),
                              year, folder, language,
                              SmallNumberRule.from_environment())
     return [str(p) for p in pages]
@@ -114,11 +136,11 @@ def monthly_deliveries(warehouse_path: Path, folder: Path, month: str, language:
                        ) -> list[str]:
     """The deliveries of ``month`` into ``folder`` (one subfolder per unit). A unit's records
     are selected with the cutoff its published results were computed with."""
-    from pipelines.results import read_results, results_cutoff
+    from pipelines.results import results_cutoff
     from reports import monthly
 
     with warehouse.connect(warehouse_path, read_only=True) as con:
-        folders = monthly.build(con, read_results(con), load_definitions(settings.INDICATORS_DIR),
+        folders = monthly.build(con, _results_for(con, month, "month"), load_definitions(settings.INDICATORS_DIR),
                                 month, results_cutoff(con), folder, language)
     return [str(f) for f in folders]
 

@@ -334,3 +334,21 @@ def test_direct_mode_does_not_import_prefect():
             "print('prefect' in sys.modules)")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert shown.stdout.strip() == "False", shown.stderr
+
+
+def test_reports_find_the_runs_warehouse_and_refuse_without_results(input_dir, tmp_path):
+    write_extract(input_dir, "stroke", "2024-06-30",
+                  [stroke_row(record_id=f"R{i}") for i in range(6)])
+    ingested = tmp_path / "ingested"
+    assert run("ingest", "--input", input_dir, "--warehouse", ingested / "kvalitet.duckdb"
+               ).exit_code == 0
+    empty = run("report", "annual", "--year", "2024", "--output", ingested)
+    assert empty.exit_code == 1 and "no indicator results" in empty.output
+    assert not (ingested / "reports").exists()
+    output = tmp_path / "out"
+    assert run("run", "--input", input_dir, "--output", output).exit_code == 0
+    annual = run("report", "annual", "--year", "2024", "--output", output)
+    assert annual.exit_code == 0, annual.output
+    assert (output / "reports" / "annual" / "2024" / "stroke" / "annual_report.html").exists()
+    other = run("report", "annual", "--year", "2019", "--output", output)
+    assert other.exit_code == 1 and "no indicator results for 2019" in other.output
