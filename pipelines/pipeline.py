@@ -93,17 +93,18 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
                   "warehouse": str(warehouse_path), "cutoff": str(cutoff) if cutoff else None,
                   "ci": ci, "year": year, "month": month, "demo": demo}
 
-    from pipelines.ingest import FatalIngestError
+    from pipelines.ingest import FatalIngestError, told_formats
     from pipelines.reference import load_reference
     from pipelines.sources import BadInputLayout
     from pipelines.warehouse import WarehouseError
 
     load_reference(input_dir)  # without trustworthy reference tables nothing can be validated
+    told_formats(input_dir)  # a formats.yaml that cannot be followed stops the run here
     if not steps.registries_present(input_dir):
         raise BadInputLayout(f"{input_dir} holds none of the registry folders "
                              "(stroke/, hipfracture/, cardiac_rehab_hospital/, ...)")
     steps.claim_key(warehouse_path, demo)  # another key is refused before anything loads
-    fatal = (settings.MissingPseudonymKey, FatalIngestError, WarehouseError)
+    fatal = (settings.MissingPseudonymKey, FatalIngestError, WarehouseError, BadInputLayout)
     ingests, failed_registries = [], {}
     for source in steps.registries_present(input_dir):
         t = time.perf_counter()

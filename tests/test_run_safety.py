@@ -352,3 +352,11 @@ def test_reports_find_the_runs_warehouse_and_refuse_without_results(input_dir, t
     assert (output / "reports" / "annual" / "2024" / "stroke" / "annual_report.html").exists()
     other = run("report", "annual", "--year", "2019", "--output", output)
     assert other.exit_code == 1 and "no indicator results for 2019" in other.output
+
+
+def test_a_formats_file_that_cannot_be_followed_stops_the_run(input_dir, tmp_path):
+    write_extract(input_dir, "stroke", "2024-06-30", [stroke_row()])
+    (input_dir / "formats.yaml").write_text('stroke: {sep: ";"}\n')
+    outcome = run("run", "--input", input_dir, "--output", tmp_path / "out")
+    assert outcome.exit_code == 1 and "formats.yaml" in outcome.output
+    assert not (tmp_path / "out" / "kvalitet.duckdb").exists()
