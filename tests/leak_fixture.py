@@ -299,13 +299,13 @@ def build_leak_input(folder: Path) -> LeakInput:
     _write_csv(path, header, rows)
     data_rows[path.name] = len(rows)
 
-    # 4. A file that cannot be parsed: CR-only line endings, every line holding numbers (each
-    # twice, so a "column appears more than once" message would list them) and sample lines.
+    # 4. A file that cannot be parsed: CR-only line endings, every line holding numbers, each
+    # twice (so a "column appears more than once" message would list them), sample lines too.
     path = folder / "stroke" / "stroke_2025-08-31.csv"
     sample_lines = (SAMPLE_INPUT / "stroke" / "stroke_2025-12-31.csv").read_text(
         encoding="utf-8").splitlines()[1:41]
     header = ["record_id", "cpr"] + COLUMNS["stroke"][1:]
-    lines = [",".join(header)] + sample_lines
+    lines = [",".join(header)] + sample_lines + sample_lines
     for form in FORMS:
         where = f"{path.name} CR-only line endings ({form})"
         number, patient = planter.number(where), planter.patient(where)
@@ -460,8 +460,9 @@ class Scan:
             origins = Counter()
             for leak, count in items:
                 origins[leak.origin] += count
-            named = sorted(origins)
-            text = "; ".join(named[:3]) + (f"; +{len(named) - 3} more" if len(named) > 3 else "")
+            named = sorted(o for o in origins if o != "sample cpr")
+            text = "; ".join(named[:3] + [f"+{len(named) - 3} more"] * (len(named) > 3)
+                             + [f"sample cpr x{origins['sample cpr']}"] * ("sample cpr" in origins))
             label = "" if not lines else f" line {shown}" if len(lines) == 1 else f" lines {shown}"
             out.append(f"{where}{label}: {MASKS[form]} ({form}) "
                        f"x{sum(origins.values())} from {text}")
