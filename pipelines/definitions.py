@@ -20,6 +20,12 @@ from schemas import EXTRACT_SCHEMAS
 
 REGISTRIES = tuple(SOURCES)
 
+# A definition is data an analyst writes; these bounds keep a hostile or mistaken file
+# from costing more than a moment to check (see "Adding an indicator" in the README).
+MAX_FILE_BYTES = 64 * 1024
+MAX_YAML_DEPTH = 32  # nested mappings and lists; real definitions need about 6
+MAX_DAYS = 36_600  # 100 years: any window, follow-up or matching distance
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
@@ -31,9 +37,9 @@ class Window(Strict):
 
     from_: str = Field(alias="from")
     to: str
-    minutes: int | None = Field(default=None, ge=0)
-    hours: int | None = Field(default=None, ge=0)
-    days: int | None = Field(default=None, ge=0)
+    minutes: int | None = Field(default=None, ge=0, le=MAX_DAYS * 24 * 60)
+    hours: int | None = Field(default=None, ge=0, le=MAX_DAYS * 24)
+    days: int | None = Field(default=None, ge=0, le=MAX_DAYS)
 
     @model_validator(mode="after")
     def _one_length(self) -> "Window":
@@ -52,7 +58,7 @@ class DateBound(Strict):
 
     event: str
     anchor: str
-    days: int = Field(default=0, ge=0)
+    days: int = Field(default=0, ge=0, le=MAX_DAYS)
 
 
 class OnOrBefore(Strict):
@@ -107,7 +113,7 @@ class FollowUp(Strict):
     """Only records whose anchor date + days <= the data cutoff count."""
 
     from_: str = Field(alias="from")
-    days: int = Field(ge=0)
+    days: int = Field(ge=0, le=MAX_DAYS)
 
 
 class Between(Strict):
@@ -121,7 +127,7 @@ class Match(Strict):
 
     registry: Literal["stroke", "hipfracture"]
     same: list[str] = Field(default_factory=lambda: ["pseudonym", "hospital_code"])
-    days: int = Field(ge=0)
+    days: int = Field(ge=0, le=MAX_DAYS)
 
 
 class Category(Strict):
@@ -206,21 +212,88 @@ class DefinitionError(Exception):
     """A definition that cannot run; the message names the file and the field."""
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """Messages are one line each: ``indicators check`` prints one line per problem."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _format(path: Path, error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         where = ".".join(str(p) for p in problem["loc"] if not str(p).startswith(("function-", "union")))
-        lines.append(f"{path.name}: {where or '(top level)'}: {problem['msg']}")
+        lines.append(f"{path.name}: {where or '(top level)'}: {one_line(problem['msg'])}")
     return "\n".join(dict.fromkeys(lines))
 
 
-def load_definition(path: Path) -> Definition:
+class _Refused(Exception):
+    """A definition file outside the bounds, found before it is parsed to the end."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """Safe YAML without aliases or anchors and with bounded nesting, refused while composing,
+    before anything is built: an alias bomb or a 5,000-deep nesting never expands."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(f"line {line}: YAML anchors and aliases (& and *) are not allowed; "
+                           "write each value out")
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _Refused(f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _yaml_problem(problem: yaml.YAMLError) -> str:
+    mark = getattr(problem, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return one_line(f"{getattr(problem, 'problem', None) or problem}{where}")
+
+
+def read_definition_file(path: Path) -> dict:
+    """The file's fields as plain data, or a DefinitionError; never reads more than the limit."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as problem:
+        raise DefinitionError(f"{path.name}: cannot be read ({problem.strerror or type(problem).__name__})")
+    if len(raw) > MAX_FILE_BYTES:
+        raise DefinitionError(f"{path.name}: larger than {MAX_FILE_BYTES // 1024} KiB; "
+                              "a definition is a short text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DefinitionError(f"{path.name}: not UTF-8 text")
+    loader = None
+    try:
+        loader = _BoundedLoader(text)
+        data = loader.get_single_data()
+    except _Refused as problem:
+        raise DefinitionError(f"{path.name}: {problem}")
     except yaml.YAMLError as problem:
-        raise DefinitionError(f"{path.name}: not valid YAML: {problem}")
+        raise DefinitionError(f"{path.name}: not valid YAML: {_yaml_problem(problem)}")
+    except (ValueError, OverflowError) as problem:  # e.g. an integer of 5,000 digits
+        raise DefinitionError(f"{path.name}: not valid YAML: {one_line(problem, 120)}")
+    finally:
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise DefinitionError(f"{path.name}: expected a mapping of fields")
+    return data
+
+
+def load_definition(path: Path) -> Definition:
+    """One file, checked: bounds, fields, columns, types, and a trial on sample records."""
+    data = read_definition_file(path)
     try:
         definition = Definition.model_validate(data)
     except ValidationError as error:
@@ -245,6 +318,9 @@ def load_definitions(folder: Path) -> list[Definition]:
             definition = load_definition(path)
         except DefinitionError as problem:
             problems.append(str(problem))
+            continue
+        except (Exception, pl.exceptions.PanicException) as problem:  # a bug, not the analyst's
+            problems.append(f"{path.name}: could not be checked ({type(problem).__name__})")
             continue
         if definition.id in seen:
             problems.append(f"{path.name}: id {definition.id} is also defined in {seen[definition.id]}")
