@@ -23,7 +23,8 @@ REGISTRIES = tuple(SOURCES)
 # A definition is data an analyst writes; these bounds keep a hostile or mistaken file
 # from costing more than a moment to check (see "Adding an indicator" in the README).
 MAX_FILE_BYTES = 64 * 1024
-MAX_YAML_DEPTH = 32  # nested mappings and lists; real definitions need about 6
+MAX_YAML_DEPTH = 32  # nested mappings and lists; the catalogue needs at most 7
+MAX_YAML_NODES = 2_000  # values, mappings and lists; the catalogue needs at most 170
 MAX_DAYS = 36_600  # 100 years: any window, follow-up or matching distance
 
 
@@ -230,27 +231,30 @@ class _Refused(Exception):
     """A definition file outside the bounds, found before it is parsed to the end."""
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """Safe YAML without aliases or anchors and with bounded nesting, refused while composing,
-    before anything is built: an alias bomb or a 5,000-deep nesting never expands."""
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed
+_NODES = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_OPEN, _CLOSE = (yaml.SequenceStartEvent, yaml.MappingStartEvent), (yaml.SequenceEndEvent,
+                                                                     yaml.MappingEndEvent)
 
-    def __init__(self, stream) -> None:
-        super().__init__(stream)
-        self._depth = 0
 
-    def compose_node(self, parent, index):
-        event = self.peek_event()
+def _check_structure(text: str) -> None:
+    """Walk the YAML events, nothing built yet: an alias bomb or a 5,000-deep nesting is
+    refused at its first anchor or 33rd level, before anything expands or recurses."""
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=_LOADER):
         line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise _Refused(f"line {line}: YAML anchors and aliases (& and *) are not allowed; "
                            "write each value out")
-        if self._depth >= MAX_YAML_DEPTH:
-            raise _Refused(f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep")
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+        nodes += isinstance(event, _NODES)
+        if nodes > MAX_YAML_NODES:
+            raise _Refused(f"line {line}: more than {MAX_YAML_NODES} YAML values")
+        if isinstance(event, _OPEN):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise _Refused(f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep")
+        elif isinstance(event, _CLOSE):
+            depth -= 1
 
 
 def _yaml_problem(problem: yaml.YAMLError) -> str:
@@ -273,19 +277,15 @@ def read_definition_file(path: Path) -> dict:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DefinitionError(f"{path.name}: not UTF-8 text")
-    loader = None
     try:
-        loader = _BoundedLoader(text)
-        data = loader.get_single_data()
+        _check_structure(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except _Refused as problem:
         raise DefinitionError(f"{path.name}: {problem}")
     except yaml.YAMLError as problem:
         raise DefinitionError(f"{path.name}: not valid YAML: {_yaml_problem(problem)}")
     except (ValueError, OverflowError) as problem:  # e.g. an integer of 5,000 digits
         raise DefinitionError(f"{path.name}: not valid YAML: {one_line(problem, 120)}")
-    finally:
-        if loader is not None:
-            loader.dispose()
     if not isinstance(data, dict):
         raise DefinitionError(f"{path.name}: expected a mapping of fields")
     return data

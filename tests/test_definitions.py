@@ -106,8 +106,7 @@ HOSTILE = {
     "TOO_LARGE": ('population: "age >= 18"\nnumerator: "' + " AND ".join(["age > 1"] * 6000) + '"\n',
                   "TOO_LARGE.yaml: larger than 64 KiB"),
     "MANY_CONDITIONS": ('population: "age >= 18"\nnumerator: "age > 1"\ndenominator:\n'
-                        + '  - "TRUE"\n' * 5000, "MANY_CONDITIONS.yaml: MANY_CONDITIONS: 5002 "
-                        "conditions; at most 100"),
+                        + '  - "TRUE"\n' * 5000, "MANY_CONDITIONS.yaml: line 1982: more than 2000 YAML values"),
 }
 
 
@@ -182,6 +181,15 @@ def test_nesting_limit_lets_real_criteria_through(tmp_path):
                  + "{not: {all: [" * 20 + '"age > 1"' + "]}}" * 20 + "\n")
     with pytest.raises(DefinitionError, match="nested more than 32 levels deep"):
         load_definition(deep)
+
+
+def test_condition_count_limit(tmp_path):
+    path = write(tmp_path, "WIDE", 'population: "age >= 18"\nnumerator: "age > 1"\n'
+                 "denominator:\n" + '  - "TRUE"\n' * 98)
+    assert len(load_definition(path).denominator) == 98  # 100 conditions with the other two
+    path.write_text(path.read_text() + '  - "TRUE"\n')
+    with pytest.raises(DefinitionError, match="^WIDE.yaml: WIDE: 101 conditions; at most 100$"):
+        load_definition(path)
 
 
 def test_an_integer_of_5000_digits_is_a_readable_error(tmp_path):
