@@ -149,13 +149,15 @@ def without_values(problem: BaseException, columns) -> str:
 SAMPLE_ROWS = 6
 _DIAGNOSES = ("DI21", "DI500", "DI25X9", "DI639", "DS720", "DA001", "DZ99")
 _DAYS = (dt.date(2024, 2, 29), dt.date(1990, 1, 1), dt.date(2025, 1, 31))
-_TIMES = (dt.datetime(2024, 2, 29, 23, 59, 59), dt.datetime(1990, 1, 1), dt.datetime(2025, 1, 31, 8, 30))
+_TIMES = (dt.datetime(2024, 2, 29, 23, 59, 59), dt.datetime(1990, 1, 1),
+          dt.datetime(2025, 1, 31, 8, 30))
 _TEXTS = ("S-001", "R 17/2024", "Ærø-3", "12")
 
 
-def _sample_values(name: str, dtype: pl.DataType) -> list:
-    """Values the data contract lets through for a column, awkward ones included."""
-    specs = [c for s in EXTRACT_SCHEMAS.values() for c in s.columns if c.name == name]
+def _sample_values(name: str, dtype: pl.DataType, registries: tuple[str, ...]) -> list:
+    """Values the data contract lets through for a column, awkward ones included; the
+    column's rules come from the first of ``registries`` that has it."""
+    specs = [c for r in registries for c in EXTRACT_SCHEMAS[r].columns if c.name == name][:1]
     if name == "pseudonym":
         return ["a3f1" * 16, "0" * 64]
     if name == "age":
@@ -167,10 +169,12 @@ def _sample_values(name: str, dtype: pl.DataType) -> list:
     spec = specs[0]
     if spec.kind == "answer":
         values = list(ANSWERS)
+    elif spec.kind == "code" and spec.allowed:
+        values = list(spec.allowed)
+    elif spec.kind == "code" and spec.pattern:
+        values = [d for d in _DIAGNOSES if re.match(spec.pattern, d)]
     elif spec.kind == "code":
-        values = [v for c in specs for v in c.allowed]
-        values += [d for c in specs if c.pattern for d in _DIAGNOSES if re.match(c.pattern, d)]
-        values = list(dict.fromkeys(values)) or ["H401", "SGH-7", "6620"]
+        values = ["H401", "SGH-7", "6620"]
     elif spec.kind == "integer" and (spec.minimum is not None or spec.maximum is not None):
         low = spec.minimum if spec.minimum is not None else 0
         high = spec.maximum if spec.maximum is not None else low + 100
@@ -179,8 +183,7 @@ def _sample_values(name: str, dtype: pl.DataType) -> list:
         values = [101, 851, 147]
     else:
         values = _by_type(dtype)
-    optional = any(not c.required and c.kind != "answer" for c in specs)
-    return values + [None] if optional and None not in values else values
+    return values + [None] if not spec.required and spec.kind != "answer" else values
 
 
 def _by_type(dtype: pl.DataType) -> list:
@@ -199,12 +202,12 @@ def _by_type(dtype: pl.DataType) -> list:
     return [None]
 
 
-def sample_frame(columns: dict[str, pl.DataType]) -> pl.DataFrame:
+def sample_frame(columns: dict[str, pl.DataType], registries: tuple[str, ...]) -> pl.DataFrame:
     """A few synthetic records that meet the data contract, chosen to be awkward: a record_id
     that is not a number, every allowed code, score bounds, leap days, empty optional fields."""
     data = {}
     for name, dtype in columns.items():
-        values = _sample_values(name, dtype)
+        values = _sample_values(name, dtype, registries)
         data[name] = [values[i % len(values)] for i in range(SAMPLE_ROWS)]
     return pl.DataFrame(data, schema=columns)
 
@@ -216,17 +219,21 @@ class Compiler:
     registry: str
     trial: bool = False  # also try each condition on sample records (indicators check)
     columns: dict[str, pl.DataType] = field(init=False)
+    sources: tuple[str, ...] = field(init=False)  # registries whose rules shape the sample
     links: dict[str, Link] = field(default_factory=dict)
-    _frames: tuple[pl.DataFrame, pl.DataFrame] | None = field(default=None, init=False, repr=False)
+    _frames: dict[str, pl.DataFrame] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.columns = registry_columns(self.registry)
+        self.sources = (self.registry,)
 
-    def frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """An empty frame of the columns' types and a few sample records."""
-        if self._frames is None or self._frames[0].schema != pl.Schema(self.columns):
-            self._frames = (pl.DataFrame(schema=self.columns), sample_frame(self.columns))
-        return self._frames
+    def frame(self, kind: str) -> pl.DataFrame:
+        """An ``empty`` frame of the columns' types, or a few ``sample`` records."""
+        key = f"{kind}:{self.sources}:{list(self.columns.items())}"
+        if key not in self._frames:
+            self._frames[key] = (pl.DataFrame(schema=self.columns) if kind == "empty"
+                                 else sample_frame(self.columns, self.sources))
+        return self._frames[key]
 
     # -- helpers ------------------------------------------------------------------------
     def _column(self, name: str, where: str) -> pl.Expr:
@@ -294,6 +301,7 @@ class Compiler:
             raise DefinitionError(f"{where}.linked: registry {self.registry} has no record_id")
         # The condition sees the linked registry's columns plus this registry's (theirs win).
         linked.columns = {**self.columns, **linked.columns}
+        linked.sources = (link.registry, *self.sources)
         linked.compile(link.where, f"{where}.linked.where")
         name = "__linked_" + hashlib.sha1(link.model_dump_json().encode()).hexdigest()[:12]
         self.links[name] = link
@@ -313,16 +321,15 @@ class Compiler:
             if name == "pseudonym":  # the engine carries a hash of it, for joins only
                 raise DefinitionError(f"{where}: a condition cannot test pseudonym; it only "
                                       "links records")
-        empty, sample = self.frames()
         try:
-            dtype = empty.select(expr.alias("x")).schema["x"]
+            dtype = self.frame("empty").select(expr.alias("x")).schema["x"]
         except (Exception, pl.exceptions.PanicException) as problem:  # no data: no values shown
             raise DefinitionError(f"{where}: {_quoted(text)} does not fit the column types: "
                                   f"{one_line(problem)}")
         if dtype != pl.Boolean:
             raise DefinitionError(f"{where}: {_quoted(text)} gives {dtype}, not true/false")
         if self.trial:
-            try_on(sample, expr, f"{where}: {_quoted(text)}", self.registry)
+            try_on(self.frame("sample"), expr, f"{where}: {_quoted(text)}", self.registry)
         return expr
 
 
@@ -472,9 +479,9 @@ def _try_compiled(compiled: CompiledDefinition, compiler: Compiler) -> None:
     d = compiled.definition
     flags = [pl.Series(name, [(True, False, None)[i % 3] for i in range(SAMPLE_ROWS)], pl.Boolean)
              for name in compiler.links]
-    empty, sample = compiler.frames()
-    empty = empty.with_columns(pl.lit(None, pl.Boolean).alias(n) for n in compiler.links)
-    sample = sample.with_columns(flags)
+    empty = compiler.frame("empty").with_columns(pl.lit(None, pl.Boolean).alias(n)
+                                                 for n in compiler.links)
+    sample = compiler.frame("sample").with_columns(flags)
     parts = {"population": compiled.population, "denominator": compiled.denominator,
              "numerator": compiled.numerator, "missing_field": compiled.missing,
              "median_minutes": compiled.value}

@@ -269,7 +269,8 @@ def read_definition_file(path: Path) -> dict:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as problem:
-        raise DefinitionError(f"{path.name}: cannot be read ({problem.strerror or type(problem).__name__})")
+        reason = problem.strerror or type(problem).__name__
+        raise DefinitionError(f"{path.name}: cannot be read ({reason})")
     if len(raw) > MAX_FILE_BYTES:
         raise DefinitionError(f"{path.name}: larger than {MAX_FILE_BYTES // 1024} KiB; "
                               "a definition is a short text")

@@ -1,13 +1,27 @@
 """Every production definition loads; every broken one fails with a message naming file and field."""
 
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
+from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.definitions import DefinitionError, definition_files, load_definition, load_definitions
+from pipelines.criteria import (
+    MAX_NESTING, MAX_TERMS, Compiler, ConditionRefused, measure, sample_frame, without_values,
+)
+from pipelines.definitions import (
+    MAX_FILE_BYTES, DefinitionError, definition_files, load_definition, load_definitions,
+    registry_columns,
+)
 from pipelines.settings import INDICATORS_DIR
+from schemas import EXTRACT_SCHEMAS
 
 CATALOGUE = {f"STROKE_0{i}" for i in range(1, 8)} | {f"HIP_0{i}" for i in range(1, 7)} | {
     f"DHRD_0{i}" for i in range(1, 6)} | {"COMPL_STROKE", "COMPL_HIP"}
@@ -58,19 +72,6 @@ def test_check_and_docs_on_the_catalogue(tmp_path):
 
 
 # -- definitions are data, never a denial of service ----------------------------------------
-import os  # noqa: E402
-import re  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import polars as pl  # noqa: E402
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
-from pipelines.criteria import (  # noqa: E402
-    MAX_NESTING, MAX_TERMS, ConditionRefused, Compiler, measure, sample_frame, without_values,
-)
-from pipelines.definitions import MAX_FILE_BYTES, registry_columns  # noqa: E402
-from schemas import EXTRACT_SCHEMAS  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 HEADER = """id: {id}
@@ -103,10 +104,12 @@ HOSTILE = {
                    "LONG_CHAIN.yaml: LONG_CHAIN.numerator: condition has 12000 terms; at most 100"),
     "DEEP_NOT": ('population: "age >= 18"\nnumerator: ' + "{not: " * 5000 + '"age > 1"'
                  + "}" * 5000 + "\n", "DEEP_NOT.yaml: line 9: nested more than 32 levels deep"),
-    "TOO_LARGE": ('population: "age >= 18"\nnumerator: "' + " AND ".join(["age > 1"] * 6000) + '"\n',
+    "TOO_LARGE": ('population: "age >= 18"\nnumerator: "' + " AND ".join(["age > 1"] * 6000)
+                  + '"\n',
                   "TOO_LARGE.yaml: larger than 64 KiB"),
     "MANY_CONDITIONS": ('population: "age >= 18"\nnumerator: "age > 1"\ndenominator:\n'
-                        + '  - "TRUE"\n' * 5000, "MANY_CONDITIONS.yaml: line 1982: more than 2000 YAML values"),
+                        + '  - "TRUE"\n' * 5000,
+                        "MANY_CONDITIONS.yaml: line 1982: more than 2000 YAML values"),
 }
 
 
@@ -142,9 +145,9 @@ def test_a_run_stops_before_ingest_on_a_definition_that_would_fail_mid_run(tmp_p
     definitions.mkdir()
     (definitions / "CAST_RECORD_ID.yaml").write_text((BROKEN / "CAST_RECORD_ID.yaml").read_text())
     monkeypatch.setattr("pipelines.settings.INDICATORS_DIR", definitions)
+    env = {"KVALITET_PSEUDONYM_KEY": TEST_KEY.decode(), "KVALITET_WAREHOUSE": ""}
     result = CliRunner().invoke(app, ["run", "--input", str(SAMPLE_INPUT_DIR), "--output",
-                                      str(tmp_path / "out")],
-                                env={"KVALITET_PSEUDONYM_KEY": TEST_KEY.decode(), "KVALITET_WAREHOUSE": ""})
+                                      str(tmp_path / "out")], env=env)
     assert result.exit_code == 1
     assert "CAST_RECORD_ID.yaml: CAST_RECORD_ID.population" in result.output
     assert not (tmp_path / "out" / "indicator_results.parquet").exists()
@@ -255,7 +258,8 @@ def test_the_term_limit_is_exact(tmp_path):
     write(tmp_path, "AT_LIMIT", f'population: "{at_limit}"\nnumerator: "age > 1"\n')
     write(tmp_path, "OVER", f'population: "{at_limit} OR TRUE"\nnumerator: "age > 1"\n')
     assert load_definition(tmp_path / "AT_LIMIT.yaml").id == "AT_LIMIT"
-    with pytest.raises(DefinitionError, match=f"condition has {MAX_TERMS + 1} terms; at most {MAX_TERMS}"):
+    expected = f"condition has {MAX_TERMS + 1} terms; at most {MAX_TERMS}"
+    with pytest.raises(DefinitionError, match=expected):
         load_definition(tmp_path / "OVER.yaml")
 
 
@@ -272,7 +276,7 @@ ALLOWED = [
 @pytest.mark.parametrize("text", ALLOWED)
 def test_conditions_that_work_on_every_valid_record_pass(tmp_path, text):
     """No false alarms from the sample records: these hold for any value the contract allows."""
-    path = write(tmp_path, "FINE", "population: " + repr(text).replace("\\'", "''") + '\nnumerator: "age > 1"\n')
+    path = write(tmp_path, "FINE", f'population: {json.dumps(text)}\nnumerator: "age > 1"\n')
     assert load_definition(path).population == text
 
 
@@ -320,6 +324,6 @@ def test_a_trial_failure_names_file_and_field_and_no_sample_value():
     assert len(message.splitlines()) == 1
     reason = message.split("fails on valid stroke records: ", 1)[1]
     assert "column 'record_id'" in reason
-    sample = Compiler("stroke").frames()[1]
+    sample = Compiler("stroke").frame("sample")
     values = {v for column in sample.columns for v in sample[column].drop_nulls().cast(pl.String)}
     assert not [v for v in values if len(v) > 2 and v in reason], "a sample value is quoted"
