@@ -265,6 +265,8 @@ def _yaml_problem(problem: yaml.YAMLError) -> str:
 
 def read_definition_file(path: Path) -> dict:
     """The file's fields as plain data, or a DefinitionError; never reads more than the limit."""
+    if not path.is_file():  # a folder, a pipe or a device named *.yaml
+        raise DefinitionError(f"{path.name}: not a regular file")
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)

@@ -175,6 +175,16 @@ def test_file_size_limit_is_exact(tmp_path):
         load_definition(path)
 
 
+def test_only_regular_files_are_read(tmp_path):
+    """A pipe would block the check forever and a device never ends; neither is opened."""
+    os.mkfifo(tmp_path / "PIPE.yaml")
+    (tmp_path / "ZERO.yaml").symlink_to("/dev/zero")
+    with pytest.raises(DefinitionError) as error:
+        load_definitions(tmp_path)
+    assert str(error.value).splitlines() == ["PIPE.yaml: not a regular file",
+                                             "ZERO.yaml: not a regular file"]
+
+
 def test_nesting_limit_lets_real_criteria_through(tmp_path):
     """Ten nested not/all levels (21 YAML levels) load; 40 levels do not."""
     ok = write(tmp_path, "NESTED", 'population: "age >= 18"\nnumerator: '
