@@ -302,13 +302,23 @@ app.add_typer(indicators_app, name="indicators")
 
 @indicators_app.command("check")
 def indicators_check() -> None:
-    """Validate every definition (fields, columns, types, expressions, unique ids)."""
+    """Validate every definition: size and nesting bounds, fields, columns, types, a trial on
+    an empty and a sample frame of its registry, unique ids. One line per problem, exit 1."""
+    import polars as pl
+
     from pipelines.definitions import DefinitionError, load_definitions
 
     try:
         definitions = load_definitions(settings.INDICATORS_DIR)
     except DefinitionError as problem:
-        typer.secho(str(problem), fg="red")
+        lines = str(problem).splitlines()
+        for line in lines:
+            typer.secho(line, fg="red")
+        typer.secho(f"{len(lines)} problem(s) in the indicator definitions", fg="red", err=True)
+        raise typer.Exit(1)
+    except (Exception, pl.exceptions.PanicException) as problem:  # never a traceback
+        typer.secho(f"the indicator definitions could not be checked ({type(problem).__name__})",
+                    fg="red")
         raise typer.Exit(1)
     typer.echo(f"{len(definitions)} indicator definitions are valid ({settings.INDICATORS_DIR})")
 

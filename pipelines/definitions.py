@@ -20,6 +20,13 @@ from schemas import EXTRACT_SCHEMAS
 
 REGISTRIES = tuple(SOURCES)
 
+# A definition is data an analyst writes; these bounds keep a hostile or mistaken file
+# from costing more than a moment to check (see "Adding an indicator" in the README).
+MAX_FILE_BYTES = 64 * 1024
+MAX_YAML_DEPTH = 32  # nested mappings and lists; the catalogue needs at most 7
+MAX_YAML_NODES = 2_000  # values, mappings and lists; the catalogue needs at most 170
+MAX_DAYS = 36_600  # 100 years: any window, follow-up or matching distance
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
@@ -31,9 +38,9 @@ class Window(Strict):
 
     from_: str = Field(alias="from")
     to: str
-    minutes: int | None = Field(default=None, ge=0)
-    hours: int | None = Field(default=None, ge=0)
-    days: int | None = Field(default=None, ge=0)
+    minutes: int | None = Field(default=None, ge=0, le=MAX_DAYS * 24 * 60)
+    hours: int | None = Field(default=None, ge=0, le=MAX_DAYS * 24)
+    days: int | None = Field(default=None, ge=0, le=MAX_DAYS)
 
     @model_validator(mode="after")
     def _one_length(self) -> "Window":
@@ -52,7 +59,7 @@ class DateBound(Strict):
 
     event: str
     anchor: str
-    days: int = Field(default=0, ge=0)
+    days: int = Field(default=0, ge=0, le=MAX_DAYS)
 
 
 class OnOrBefore(Strict):
@@ -107,7 +114,7 @@ class FollowUp(Strict):
     """Only records whose anchor date + days <= the data cutoff count."""
 
     from_: str = Field(alias="from")
-    days: int = Field(ge=0)
+    days: int = Field(ge=0, le=MAX_DAYS)
 
 
 class Between(Strict):
@@ -121,7 +128,7 @@ class Match(Strict):
 
     registry: Literal["stroke", "hipfracture"]
     same: list[str] = Field(default_factory=lambda: ["pseudonym", "hospital_code"])
-    days: int = Field(ge=0)
+    days: int = Field(ge=0, le=MAX_DAYS)
 
 
 class Category(Strict):
@@ -207,21 +214,90 @@ class DefinitionError(Exception):
     """A definition that cannot run; the message names the file and the field."""
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """Messages are one line each: ``indicators check`` prints one line per problem."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _format(path: Path, error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         where = ".".join(str(p) for p in problem["loc"] if not str(p).startswith(("function-", "union")))
-        lines.append(f"{path.name}: {where or '(top level)'}: {problem['msg']}")
+        lines.append(f"{path.name}: {where or '(top level)'}: {one_line(problem['msg'])}")
     return "\n".join(dict.fromkeys(lines))
 
 
-def load_definition(path: Path) -> Definition:
+class _Refused(Exception):
+    """A definition file outside the bounds, found before it is parsed to the end."""
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed
+_NODES = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_OPEN, _CLOSE = (yaml.SequenceStartEvent, yaml.MappingStartEvent), (yaml.SequenceEndEvent,
+                                                                     yaml.MappingEndEvent)
+
+
+def _check_structure(text: str) -> None:
+    """Walk the YAML events, nothing built yet: an alias bomb or a 5,000-deep nesting is
+    refused at its first anchor or 33rd level, before anything expands or recurses."""
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(f"line {line}: YAML anchors and aliases (& and *) are not allowed; "
+                           "write each value out")
+        nodes += isinstance(event, _NODES)
+        if nodes > MAX_YAML_NODES:
+            raise _Refused(f"line {line}: more than {MAX_YAML_NODES} YAML values")
+        if isinstance(event, _OPEN):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise _Refused(f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep")
+        elif isinstance(event, _CLOSE):
+            depth -= 1
+
+
+def _yaml_problem(problem: yaml.YAMLError) -> str:
+    mark = getattr(problem, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return one_line(f"{getattr(problem, 'problem', None) or problem}{where}")
+
+
+def read_definition_file(path: Path) -> dict:
+    """The file's fields as plain data, or a DefinitionError; never reads more than the limit."""
+    if not path.is_file():  # a folder, a pipe or a device named *.yaml
+        raise DefinitionError(f"{path.name}: not a regular file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as problem:
+        reason = problem.strerror or type(problem).__name__
+        raise DefinitionError(f"{path.name}: cannot be read ({reason})")
+    if len(raw) > MAX_FILE_BYTES:
+        raise DefinitionError(f"{path.name}: larger than {MAX_FILE_BYTES // 1024} KiB; "
+                              "a definition is a short text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DefinitionError(f"{path.name}: not UTF-8 text")
+    try:
+        _check_structure(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    except _Refused as problem:
+        raise DefinitionError(f"{path.name}: {problem}")
     except yaml.YAMLError as problem:
-        raise DefinitionError(f"{path.name}: not valid YAML: {problem}")
+        raise DefinitionError(f"{path.name}: not valid YAML: {_yaml_problem(problem)}")
+    except (ValueError, OverflowError) as problem:  # e.g. an integer of 5,000 digits
+        raise DefinitionError(f"{path.name}: not valid YAML: {one_line(problem, 120)}")
     if not isinstance(data, dict):
         raise DefinitionError(f"{path.name}: expected a mapping of fields")
+    return data
+
+
+def load_definition(path: Path) -> Definition:
+    """One file, checked: bounds, fields, columns, types, and a trial on sample records."""
+    data = read_definition_file(path)
     try:
         definition = Definition.model_validate(data)
     except ValidationError as error:
@@ -246,6 +322,9 @@ def load_definitions(folder: Path) -> list[Definition]:
             definition = load_definition(path)
         except DefinitionError as problem:
             problems.append(str(problem))
+            continue
+        except (Exception, pl.exceptions.PanicException) as problem:  # a bug, not the analyst's
+            problems.append(f"{path.name}: could not be checked ({type(problem).__name__})")
             continue
         if definition.id in seen:
             problems.append(f"{path.name}: id {definition.id} is also defined in {seen[definition.id]}")
