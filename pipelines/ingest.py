@@ -204,12 +204,16 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
 def told_formats(input_dir: Path) -> dict[str, FileFormat]:
     """Optional INPUT/formats.yaml telling a source's delimiter and/or encoding, e.g.
     ``hipfracture: {delimiter: ";", encoding: cp1252}``; what it names is not guessed."""
-    import yaml
 
     path = input_dir / FORMATS_FILE
     if not path.exists():
         return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    from pipelines.definitions import DefinitionError, read_definition_file
+
+    try:  # bounded like a definition file: no aliases, no depth bombs, 64 KiB at most
+        data = read_definition_file(path)
+    except DefinitionError as problem:
+        raise BadInputLayout(str(problem))
     formats = {}
     for source, told in data.items():
         if source not in SOURCES or not isinstance(told, dict) or set(told) - {"delimiter",
