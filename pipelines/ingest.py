@@ -204,7 +204,6 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
 def told_formats(input_dir: Path) -> dict[str, FileFormat]:
     """Optional INPUT/formats.yaml telling a source's delimiter and/or encoding, e.g.
     ``hipfracture: {delimiter: ";", encoding: cp1252}``; what it names is not guessed."""
-
     path = input_dir / FORMATS_FILE
     if not path.exists():
         return {}
