@@ -1,27 +1,67 @@
-"""Read one extract file into a frame of trimmed text, one column per contract column.
+"""Read one extract file into frames of trimmed text, one column per contract column.
 
-Nothing here judges values; it only decides whether a file can be read at all
-(encoding, delimiter, header) and keeps each row's position for the quarantine.
-A guess that could be wrong fails loudly instead of loading garbage.
+Nothing here judges values; it decides whether a file can be read at all
+(encoding, delimiter, header) and accounts for every data line: a line either
+becomes a row handed on, or an *unparseable* row (with its line number and what
+is wrong) for the quarantine; a blank line is not a row. The lines are counted
+from the bytes, not by the CSV parser, so a parser that merged or skipped lines
+would be caught. A record never spans lines: a quote that does not close within
+its line makes that line unparseable and leaves the lines after it alone.
+
+Resources are bounded: the header and each line have a length limit, the header
+a column limit, every step is linear in the file, and a file can be read in
+batches (:func:`iter_extract_batches`) so that memory follows the batch, not the
+file. A guess that could be wrong fails loudly instead of loading garbage, and
+no message quotes the file's content (it could hold a CPR number).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import hashlib
 import io
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 import polars as pl
 
+from pipelines.cpr import CPR_LIKE
+from pipelines.settings import MEMORY_LIMIT_ENV, memory_limit_bytes
 from pipelines.sources import UnreadableExtract, extract_date_of
 from schemas.columns import ExtractSchema
 
 DELIMITERS = (";", ",")
 ENCODINGS = ("utf-8", "cp1252")
 ROW_NUMBER = "__row_number"
+LOCAL_ZONE = "Europe/Copenhagen"
+
+MAX_HEADER_BYTES = 64 * 1024  # a longer header line fails the file
+MAX_COLUMNS = 1_000  # so does a header with more columns
+MAX_LINE_BYTES = 1024 * 1024  # a longer data line is an unparseable row
+# Peak memory of reading a whole CSV file, as a multiple of its size (measured by
+# benchmarks/reader_memory.py: 4.2x including the interpreter and libraries at 1 GB; kept
+# with a margin). read_extract refuses a file whose estimate exceeds the memory limit.
+WHOLE_FILE_MEMORY_FACTOR = 6
+# One batch costs about this multiple of its bytes on its way through read, validation and
+# insert; batches larger than MAX_BATCH_BYTES are no faster.
+BATCH_MEMORY_FACTOR = 16
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+_BLOCK = 16 * 1024 * 1024  # read size when scanning a file that is not held in memory
+_HIDDEN = "<cpr hidden>"
+
+# A quoted field may be up to a line long (the csv module's default limit is 128 KiB).
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 1))
+
+UNPARSEABLE_SCHEMA = {"row_number": pl.Int64, "line_number": pl.Int64, "problem": pl.String}
+
+
+def _no_unparseable() -> pl.DataFrame:
+    return pl.DataFrame(schema=UNPARSEABLE_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -34,6 +74,8 @@ class FileFormat:
 
 @dataclass
 class RawExtract:
+    """One file, or one batch of it: ``rows_read`` = ``rows.height`` + ``unparseable.height``."""
+
     path: Path
     source: str
     extract_date: dt.date
@@ -44,7 +86,24 @@ class RawExtract:
     delimiter: str | None = None
     extra_columns: list[str] = field(default_factory=list)
     absent_optional_columns: list[str] = field(default_factory=list)
-    ragged_rows: list[tuple[int, int]] = field(default_factory=list)  # (row number, fields)
+    # Rows the reader could not split: row_number, line_number (the header is line 1), problem
+    # (what is wrong, never the line's content).
+    unparseable: pl.DataFrame = field(default_factory=_no_unparseable)
+
+
+@dataclass(frozen=True)
+class _Header:
+    names: list[str]  # cleaned, in file order
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+@dataclass(frozen=True)
+class _Part:
+    rows: pl.DataFrame  # __row_number + every header column, as text
+    unparseable: pl.DataFrame
+    rows_read: int
+    lines: int  # physical lines covered, blank ones included
 
 
 def content_hash(path: Path) -> str:
@@ -55,38 +114,93 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def default_batch_bytes(limit: int | None = None) -> int:
+    """File bytes per batch: a share of the memory limit that a batch's way through read,
+    validation and insert fits in, and no more than MAX_BATCH_BYTES."""
+    limit = memory_limit_bytes() if limit is None else limit
+    return max(1 << 20, min(MAX_BATCH_BYTES, limit // BATCH_MEMORY_FACTOR))
+
+
 def read_extract(path: Path, schema: ExtractSchema, told: FileFormat = FileFormat(),
                  digest: str | None = None) -> RawExtract:
-    """The file as text columns; ``digest`` is its content hash when the caller has it."""
+    """The whole file as one extract; ``digest`` is its content hash when the caller has it.
+
+    A file too large to read whole within the memory limit fails with a message that
+    says so: such a file is read with :func:`iter_extract_batches`."""
+    size = path.stat().st_size if path.exists() else 0
+    limit = memory_limit_bytes()
+    if path.suffix.lower() != ".parquet" and size * WHOLE_FILE_MEMORY_FACTOR > limit:
+        extract_date_of(path)
+        raise UnreadableExtract(
+            path, f"{size / 2**30:.1f} GiB is too large to read whole within the memory limit of "
+            f"{limit / 2**30:g} GiB ({MEMORY_LIMIT_ENV}); it must be read in batches")
+    batches = list(iter_extract_batches(path, schema, told, digest, batch_bytes=1 << 62))
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    first.rows = pl.concat([b.rows for b in batches])
+    first.unparseable = pl.concat([b.unparseable for b in batches])
+    first.rows_read = sum(b.rows_read for b in batches)
+    return first
+
+
+def iter_extract_batches(path: Path, schema: ExtractSchema, told: FileFormat = FileFormat(),
+                         digest: str | None = None, batch_bytes: int | None = None
+                         ) -> Iterator[RawExtract]:
+    """The file in batches of about ``batch_bytes`` of its bytes (default: from the memory
+    limit), with the file's own row numbers; at least one batch, even for a file without rows.
+
+    Whether the file can be read at all (name, encoding, header) is decided before the first
+    batch, so ``next()`` raises :class:`UnreadableExtract` before anything is handed on; a
+    Parquet file damaged further in can still raise it later. Every batch accounts for its
+    rows: ``rows_read`` = rows handed on + unparseable rows."""
     extract_date = extract_date_of(path)
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame, read = _read_parquet(path), {}
+    batch_bytes = batch_bytes or default_batch_bytes()
+    if path.suffix.lower() == ".parquet":
+        parts = _parquet_parts(path, schema, batch_bytes)
     else:
-        frame, read = _read_csv(path, schema, told)
-    frame = _trimmed(frame)
-    extra = [c for c in frame.columns if c not in schema.names and c != ROW_NUMBER]
-    missing = [c for c in schema.required_names if c not in frame.columns]
+        parts = _csv_parts(path, schema, told, batch_bytes)
+    header = next(parts)
+    assert isinstance(header, _Header)
+    missing = [c for c in schema.required_names if c not in header.names]
     if missing:
-        hint = f" (read with delimiter '{read['delimiter']}')" if read.get("delimiter") else ""
+        hint = f" (read with delimiter '{header.delimiter}')" if header.delimiter else ""
         raise UnreadableExtract(path, f"missing required column(s) {', '.join(missing)}{hint}")
-    absent = [c for c in schema.names if c not in frame.columns]
-    frame = frame.with_columns([pl.lit(None, pl.String).alias(c) for c in absent])
-    return RawExtract(
-        path=path, source=schema.source, extract_date=extract_date,
-        content_hash=digest or content_hash(path), rows=frame.select([ROW_NUMBER, *schema.names]),
-        rows_read=frame.height + len(read.get("ragged", [])),
-        encoding=read.get("encoding"), delimiter=read.get("delimiter"),
-        extra_columns=extra, absent_optional_columns=absent,
-        ragged_rows=read.get("ragged", []),
-    )
+    known = set(schema.names)
+    extra = [_masked(c) for c in header.names if c not in known]
+    absent = [c for c in schema.names if c not in header.names]
+    digest = digest or content_hash(path)
+    for part in parts:
+        rows = _trimmed(part.rows.select(ROW_NUMBER, *[c for c in schema.names
+                                                       if c in header.names]))
+        rows = rows.with_columns([pl.lit(None, pl.String).alias(c) for c in absent])
+        yield RawExtract(
+            path=path, source=schema.source, extract_date=extract_date, content_hash=digest,
+            rows=rows.select([ROW_NUMBER, *schema.names]), rows_read=part.rows_read,
+            encoding=header.encoding, delimiter=header.delimiter, extra_columns=extra,
+            absent_optional_columns=absent, unparseable=part.unparseable,
+        )
 
 
-def _header_names(names: list[str]) -> list[str]:
+# -- names ------------------------------------------------------------------------------
+def _masked(text: str) -> str:
+    """A header name as it may be stored and reported: anything CPR-shaped hidden."""
+    return re.sub(CPR_LIKE, _HIDDEN, text)
+
+
+def _header_names(path: Path, names: list[str], schema: ExtractSchema) -> list[str]:
+    """Cleaned column names; too many, or a name twice, fails the file (in linear time, and
+    naming only the contract's own column names, never the file's content)."""
+    if len(names) > MAX_COLUMNS:
+        raise UnreadableExtract(path, f"the header has {len(names):,} columns, more than the "
+                                f"{MAX_COLUMNS:,} allowed")
     cleaned = [n.strip().lstrip("\ufeff").strip().lower() for n in names]
-    duplicates = sorted({n for n in cleaned if cleaned.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"column(s) {', '.join(duplicates)} appear more than once in the header")
+    repeated = [n for n, count in Counter(cleaned).items() if count > 1]
+    if repeated:
+        known = sorted(set(repeated) & set(schema.names))
+        listed = f" (among them {', '.join(known)})" if known else ""
+        raise UnreadableExtract(path, "column names appear more than once in the header: "
+                                f"{len(repeated)} duplicate(s){listed}")
     return cleaned
 
 
@@ -97,24 +211,55 @@ def _trimmed(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+# -- CSV: encoding, delimiter, header -----------------------------------------------------
 def decode(path: Path, data: bytes, told: FileFormat) -> tuple[str, str]:
-    if b"\x00" in data:
-        raise UnreadableExtract(path, "not a CSV file (it holds binary data)")
-    for encoding in ([told.encoding] if told.encoding else ENCODINGS):
+    """Small files read whole (the reference tables): the text and its encoding."""
+    encoding = _encoding(path, lambda: [data], told)
+    return data.decode(encoding).removeprefix("\ufeff"), encoding
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    probe = "\n\r;,\"\t|abc019"
+    try:
+        return probe.encode(encoding) == probe.encode("ascii")
+    except (UnicodeError, LookupError):
+        return False
+
+
+def _encoding(path: Path, blocks: Callable[[], Iterable[bytes]], told: FileFormat) -> str:
+    """The first candidate encoding that decodes every byte of the file (scanned in blocks,
+    so a file larger than memory is judged whole before any of it is handed on)."""
+    candidates = [told.encoding] if told.encoding else list(ENCODINGS)
+    for encoding in candidates:
         try:
-            text = data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
+            decoder = codecs.getincrementaldecoder(encoding)()
+        except LookupError:
             continue
-        return text.removeprefix("\ufeff"), encoding
+        if not _ascii_compatible(encoding):
+            raise UnreadableExtract(path, f"encoding {encoding} is not supported: delimiters "
+                                    "and line ends must be single ASCII bytes")
+        try:
+            for block in blocks():
+                if b"\x00" in block:
+                    raise UnreadableExtract(path, "not a CSV file (it holds binary data)")
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
     tried = told.encoding or " or ".join(ENCODINGS)
     raise UnreadableExtract(path, f"cannot be decoded as {tried}")
 
 
 def _choose_delimiter(path: Path, header: str, schema: ExtractSchema, told: FileFormat) -> str:
     if told.delimiter:
+        if len(told.delimiter) != 1 or not told.delimiter.isascii() or told.delimiter in '"\r\n':
+            raise UnreadableExtract(path, "the delimiter told must be one ASCII character "
+                                    "other than a quote or a line end")
         return told.delimiter
     known = set(schema.names)
-    scores = {d: len(known & {n.strip().lower() for n in header.split(d)}) for d in DELIMITERS}
+    scores = {d: len(known & {n.strip().strip('"').strip().lower() for n in header.split(d)})
+              for d in DELIMITERS}
     best = max(scores.values())
     winners = [d for d, s in scores.items() if s == best]
     if best == 0:
@@ -126,117 +271,338 @@ def _choose_delimiter(path: Path, header: str, schema: ExtractSchema, told: File
     return winners[0]
 
 
-def _read_csv(path: Path, schema: ExtractSchema, told: FileFormat) -> tuple[pl.DataFrame, dict]:
-    data = path.read_bytes()
-    text, encoding = decode(path, data, told)
-    header_line = text.split("\n", 1)[0].rstrip("\r")
-    if not header_line.strip():
+def _header_line(path: Path, head: bytes, encoding: str) -> str:
+    """The first line of the file, from its first bytes; too long fails the file."""
+    ends = [i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0]
+    bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    end = min(ends) if ends else len(head)  # no line end: the header is all there is, or long
+    if end - bom > MAX_HEADER_BYTES:
+        raise UnreadableExtract(path, f"the header line is longer than {MAX_HEADER_BYTES:,} "
+                                "bytes")
+    line = head[:end].decode(encoding).removeprefix("\ufeff")
+    if not line.strip():
         raise UnreadableExtract(path, "empty file: no header row")
-    delimiter = _choose_delimiter(path, header_line, schema, told)
-    quoted = '"' in text or "\x1f" in text
-    header = _split_quoted(header_line, delimiter)[0] if quoted else header_line.split(delimiter)
-    try:
-        names = _header_names(header)
-    except ValueError as problem:
-        raise UnreadableExtract(path, str(problem))
-    read = {"encoding": encoding, "delimiter": delimiter, "ragged": []}
-    if quoted:
-        body = _split_quoted(text, delimiter)[1]
-    else:
-        utf8 = text.encode("utf-8") if encoding != "utf-8" else data.removeprefix(b"\xef\xbb\xbf")
-        lines = _lines(utf8)
-        fields = _field_counts(lines, delimiter)
-        blank = fields == 1  # only a line without a delimiter can be blank
-        if blank.any():
-            blank &= lines.str.strip_chars().str.len_bytes() == 0
-        if not blank.any():
-            # No blank line: the native parser's rows are the file's rows, one to one.
-            frame = pl.read_csv(io.BytesIO(utf8), separator=delimiter, quote_char=None,
-                                infer_schema=False, has_header=True, new_columns=names,
-                                truncate_ragged_lines=True)
-            if frame.height == lines.len():
-                numbers = pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True)
-                frame = frame.with_columns(numbers.alias(ROW_NUMBER))
-                ragged = fields != len(names)
-                if ragged.any():
-                    read["ragged"] = list(zip(numbers.filter(ragged).to_list(),
-                                              fields.filter(ragged).to_list()))
-                    frame = frame.filter(~ragged)
-                return frame, read
-        body = lines.str.strip_suffix("\r").filter(~blank)
-    frame, read["ragged"] = _fields(body, names, delimiter)
-    return frame, read
+    return line
+
+
+def _quoted_line_pattern(delimiter: str) -> str:
+    """A line whose quotes pair up: each field is empty, unquoted (not starting with a quote;
+    a quote further in is kept as text), or quoted with "" for a quote inside."""
+    d = f"\\x{{{ord(delimiter):X}}}"
+    one = f'(?:"(?:[^"]|"")*"|[^"{d}][^{d}]*|)'
+    return f"^{one}(?:{d}{one})*$"
+
+
+def _split_header(path: Path, line: str, delimiter: str) -> list[str]:
+    if '"' not in line:
+        return line.split(delimiter)
+    if not pl.Series([line]).str.contains(_quoted_line_pattern(delimiter)).item():
+        raise UnreadableExtract(path, "the header cannot be split: its quotes do not pair up")
+    return next(csv.reader([line], delimiter=delimiter, strict=True))
+
+
+def _csv_parts(path: Path, schema: ExtractSchema, told: FileFormat, batch_bytes: int
+               ) -> Iterator[_Header | _Part]:
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        whole = handle.read() if size <= batch_bytes else None
+
+        def blocks() -> Iterable[bytes]:
+            if whole is not None:
+                return [whole]
+            handle.seek(0)
+            return iter(lambda: handle.read(_BLOCK), b"")
+
+        if size == 0:
+            raise UnreadableExtract(path, "empty file: no header row")
+        encoding = _encoding(path, blocks, told)
+        handle.seek(0)
+        head = whole[:MAX_HEADER_BYTES + 8] if whole is not None else handle.read(
+            MAX_HEADER_BYTES + 8)
+        line = _header_line(path, head, encoding)
+        delimiter = _choose_delimiter(path, line, schema, told)
+        names = _header_names(path, _split_header(path, line, delimiter), schema)
+        yield _Header(names, encoding, delimiter)
+
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+        if whole is not None:
+            chunks: Iterable[bytes] = [whole]
+        else:
+            handle.seek(0)
+            chunks = _line_chunks(handle, batch_bytes)
+        row, line_number = 1, 2
+        for i, chunk in enumerate(chunks):
+            part = _parse_lines(path, chunk if utf8 else chunk.decode(encoding).encode("utf-8"),
+                                names, delimiter, row, line_number, header=i == 0)
+            row += part.rows_read
+            line_number += part.lines
+            yield part
+
+
+# -- CSV: lines -------------------------------------------------------------------------
+def _line_end(buf: bytes) -> int:
+    """Index of the last byte of the last complete line end in ``buf``, or -1 (a CR as the
+    very last byte is not known to be complete: a LF may follow)."""
+    return max(buf.rfind(b"\n"), buf.rfind(b"\r", 0, len(buf) - 1))
+
+
+def _line_chunks(handle, batch_bytes: int) -> Iterator[bytes]:
+    """The file as runs of whole lines of about ``batch_bytes``. A line already longer than
+    MAX_LINE_BYTES is not held: it is passed on as a stand-in of MAX_LINE_BYTES + 1 bytes
+    (unparseable for its length alone) and the rest of it is skipped, so memory stays bounded
+    by the batch whatever the file holds."""
+    carry = b""
+    while True:
+        block = handle.read(batch_bytes)
+        if not block:
+            if carry:
+                yield carry
+            return
+        buf = carry + block if carry else block
+        cut = _line_end(buf)
+        if cut >= 0:
+            yield buf[:cut + 1]
+            carry = buf[cut + 1:]
+        else:
+            carry = buf
+        if len(carry) > MAX_LINE_BYTES:
+            yield b"?" * (MAX_LINE_BYTES + 1) + b"\n"
+            carry = _skip_line(handle, carry, batch_bytes)
+
+
+def _skip_line(handle, carry: bytes, batch_bytes: int) -> bytes:
+    """What follows the end of the line that ``carry`` begins, reading on as far as needed."""
+    buf = carry
+    while True:
+        ends = [i for i in (buf.find(b"\n"), buf.find(b"\r")) if i >= 0]
+        if ends:
+            end = min(ends)
+            if buf[end:end + 1] == b"\r" and end + 1 == len(buf):
+                more = handle.read(1)
+                return b"" if more in (b"", b"\n") else more
+            if buf[end:end + 2] == b"\r\n":
+                end += 1
+            return buf[end + 1:]
+        buf = handle.read(batch_bytes)
+        if not buf:
+            return b""
 
 
 def _lines(utf8: bytes) -> pl.Series:
-    """Data lines as delivered (a trailing \\r kept), read natively by Polars as one column:
-    no separator or quote applies."""
-    frame = pl.read_csv(io.BytesIO(utf8), has_header=False, separator="\x1f",
-                        quote_char=None, new_columns=["line"], infer_schema=False)
-    return frame["line"].slice(1).fill_null("")
+    """Every line of the buffer with its line end (LF or CRLF) removed. Their number is
+    known from the bytes; Polars' native reader (one column, no quote, in parallel) is used
+    when it agrees, a plain split otherwise."""
+    expected = utf8.count(b"\n") + (0 if not utf8 or utf8.endswith(b"\n") else 1)
+    if expected == 0:
+        return pl.Series("line", [], dtype=pl.String)
+    if b"\x1f" not in utf8:
+        try:
+            lines = pl.read_csv(io.BytesIO(utf8), has_header=False, separator="\x1f",
+                                quote_char=None, schema={"line": pl.String},
+                                truncate_ragged_lines=True)["line"]
+        except pl.exceptions.PolarsError:
+            lines = None
+        if lines is not None and lines.len() == expected:
+            return lines.fill_null("")
+    parts = utf8.decode("utf-8").split("\n")
+    if utf8.endswith(b"\n"):
+        parts.pop()
+    return pl.Series("line", parts, dtype=pl.String).str.strip_suffix("\r")
 
 
 def _field_counts(lines: pl.Series, delimiter: str) -> pl.Series:
     """Fields per line; lazily, so Polars counts the line chunks in parallel."""
     return lines.to_frame().lazy().select(
-        pl.col(lines.name).str.count_matches(delimiter, literal=True) + 1).collect().to_series()
+        pl.col(lines.name).str.count_matches(delimiter, literal=True) + 1
+    ).collect().to_series().rechunk()
 
 
-def _split_quoted(text: str, delimiter: str) -> tuple[list[str], list[list[str]]]:
-    """The slow, exact path for files that quote fields."""
-    records = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if any(r)]
-    return (records[0] if records else []), records[1:]
+def _parse_lines(path: Path, utf8: bytes, names: list[str], delimiter: str, first_row: int,
+                 first_line: int, header: bool) -> _Part:
+    """Rows and unparseable rows of a run of whole lines (UTF-8; the file's first line, the
+    header, skipped when ``header``). ``first_line`` is the file line number of the first
+    data line, ``first_row`` its row number if it is a row."""
+    if b"\r" in utf8 and utf8.count(b"\r") != utf8.count(b"\r\n"):
+        utf8 = utf8.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # a lone CR ends a line too
+    lines = _lines(utf8)
+    if header:
+        lines = lines.slice(1)
+    n, width = lines.len(), len(names)
+    counts = _field_counts(lines, delimiter)
+    false = pl.repeat(False, n, eager=True)
+    blank = long = quoted = false
+    if (counts == 1).any():  # only a line without a delimiter can be blank
+        blank = (counts == 1) & (lines.str.strip_chars().str.len_bytes() == 0)
+    length = lines.str.len_bytes()
+    if (length > MAX_LINE_BYTES).any():
+        long = length > MAX_LINE_BYTES
+    if b'"' in utf8:
+        quoted = lines.str.contains('"', literal=True)
+    if blank.any():
+        row_numbers = (~blank).cast(pl.Int64).cum_sum() + (first_row - 1)
+    else:
+        row_numbers = pl.int_range(first_row, first_row + n, dtype=pl.Int64, eager=True)
+    table = pl.DataFrame({
+        ROW_NUMBER: row_numbers,
+        "line_number": pl.int_range(first_line, first_line + n, dtype=pl.Int64, eager=True),
+        "line": lines, "fields": counts, "blank": blank, "long": long, "quoted": quoted,
+    })
+    plain = ~pl.col("blank") & ~pl.col("long") & ~pl.col("quoted")
+    clean = table.select(plain & (pl.col("fields") == width)).to_series()
+
+    rows = _plain_rows(utf8, table, clean, names, delimiter, header)
+    unparseable = [
+        _unparseable(table.filter(pl.col("long")),
+                     pl.lit(f"longer than {MAX_LINE_BYTES:,} bytes")),
+        _unparseable(table.filter(plain & (pl.col("fields") != width)),
+                     _fields_problem(width)),
+    ]
+    if quoted.any():
+        quoted_rows, broken = _quoted_rows(table.filter(pl.col("quoted") & ~pl.col("long")),
+                                           names, delimiter)
+        rows = pl.concat([rows, quoted_rows]).sort(ROW_NUMBER)
+        unparseable.append(broken)
+    unparseable_rows = pl.concat(unparseable).sort("row_number")
+    rows_read = n - int(blank.sum())
+    if rows.height + unparseable_rows.height != rows_read:
+        raise UnreadableExtract(path, f"internal error: lines {first_line}-{first_line + n - 1} "
+                                f"hold {rows_read} rows but {rows.height} + "
+                                f"{unparseable_rows.height} were accounted for")
+    return _Part(rows, unparseable_rows, rows_read, n)
 
 
-def _fields(body: pl.Series | list[list[str]], names: list[str], delimiter: str
-            ) -> tuple[pl.DataFrame, list[tuple[int, int]]]:
-    """Columns from data rows; rows whose field count is off are set aside by number."""
+def _plain_rows(utf8: bytes, table: pl.DataFrame, clean: pl.Series, names: list[str],
+                delimiter: str, header: bool) -> pl.DataFrame:
+    """The rows of lines without quotes and with the header's number of fields: by Polars'
+    native reader, quote-blind, one record per line (checked), or by splitting the lines."""
+    schema = {n: pl.String for n in names}
+    if not clean.any():
+        return pl.DataFrame(schema={ROW_NUMBER: pl.Int64, **schema})
+    try:
+        frame = pl.read_csv(io.BytesIO(utf8), has_header=False, skip_lines=1 if header else 0,
+                            separator=delimiter, quote_char=None, schema=schema,
+                            truncate_ragged_lines=True, missing_columns="insert",
+                            extra_columns="ignore")
+    except pl.exceptions.PolarsError:
+        frame = None
+    if frame is not None and frame.height == table.height:
+        frame = frame.with_columns(table[ROW_NUMBER].alias(ROW_NUMBER))
+        return (frame if clean.all() else frame.filter(clean)).select(ROW_NUMBER, *names)
+    good = table.filter(clean)
+    return good.select(
+        ROW_NUMBER,
+        pl.col("line").str.split_exact(delimiter, len(names) - 1)
+        .struct.rename_fields(names).alias("f"),
+    ).unnest("f")
+
+
+def _quoted_rows(table: pl.DataFrame, names: list[str], delimiter: str
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Lines with a quote: split by the csv module when their quotes pair up within the
+    line, unparseable otherwise (never joined to the next line)."""
+    pairs_up = table["line"].str.contains(_quoted_line_pattern(delimiter))
+    broken = _unparseable(
+        table.filter(~pairs_up),
+        pl.when(pl.col("line").str.count_matches('"', literal=True) % 2 == 1)
+        .then(pl.lit("a quote that does not close within the line"))
+        .otherwise(pl.lit("a quote out of place (text after a closing quote)")))
+    good = table.filter(pairs_up)
+    records = list(csv.reader(good["line"].to_list(), delimiter=delimiter, strict=True))
     width = len(names)
-    if isinstance(body, pl.Series):
-        counts = _field_counts(body, delimiter)
-        lines = pl.DataFrame({ROW_NUMBER: pl.int_range(1, body.len() + 1, eager=True),
-                              "line": body, "n": counts})
-        ragged = lines.filter(pl.col("n") != width)
-        good = lines.filter(pl.col("n") == width)
-        split = good.select(
-            ROW_NUMBER,
-            pl.col("line").str.split_exact(delimiter, width - 1)
-            .struct.rename_fields(names).alias("f"),
-        ).unnest("f")
-        return split, list(zip(ragged[ROW_NUMBER].to_list(), ragged["n"].to_list()))
-    ragged = [(i, len(r)) for i, r in enumerate(body, start=1) if len(r) != width]
-    good = [(i, r) for i, r in enumerate(body, start=1) if len(r) == width]
-    columns = {ROW_NUMBER: [i for i, _ in good]}
+    fields = pl.Series("fields", [len(r) for r in records], dtype=pl.Int64)
+    fits = fields == width
+    ragged = _unparseable(good.with_columns(fields).filter(~fits),
+                          _fields_problem(width))
+    kept = [r for r in records if len(r) == width]
+    columns = {ROW_NUMBER: good[ROW_NUMBER].filter(fits)}
     for j, name in enumerate(names):
-        columns[name] = [r[j] for _, r in good]
-    schema = {ROW_NUMBER: pl.Int64, **{n: pl.String for n in names}}
-    return pl.DataFrame(columns, schema=schema), ragged
+        columns[name] = pl.Series(name, [r[j] for r in kept], dtype=pl.String)
+    return pl.DataFrame(columns), pl.concat([broken, ragged])
 
 
-def _read_parquet(path: Path) -> pl.DataFrame:
+def _fields_problem(width: int) -> pl.Expr:
+    # concat_str, not pl.format: Polars 2.1 panics formatting a filtered multi-chunk column.
+    return pl.concat_str(pl.col("fields").cast(pl.String), pl.lit(f" fields, header has {width}"))
+
+
+def _unparseable(lines: pl.DataFrame, problem: pl.Expr) -> pl.DataFrame:
+    return lines.select(pl.col(ROW_NUMBER).alias("row_number"), "line_number",
+                        problem.alias("problem")).cast(UNPARSEABLE_SCHEMA)
+
+
+# -- Parquet ----------------------------------------------------------------------------
+def _usable(kind) -> bool:
+    """Arrow types whose values have a contract text: strings, numbers, dates, timestamps."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_dictionary(kind):
+        return _usable(kind.value_type)
+    return any(check(kind) for check in (
+        t.is_string, t.is_large_string, t.is_string_view, t.is_integer, t.is_floating,
+        t.is_decimal, t.is_date32, t.is_timestamp, t.is_null))
+
+
+def _parquet_parts(path: Path, schema: ExtractSchema, batch_bytes: int
+                   ) -> Iterator[_Header | _Part]:
+    import pyarrow.parquet as pq
+
+    def unreadable(problem: Exception) -> UnreadableExtract:
+        return UnreadableExtract(path, f"not a readable Parquet file ({type(problem).__name__})")
+
     try:
-        frame = pl.read_parquet(path)
-    except Exception as problem:  # polars raises several kinds for a bad file
-        raise UnreadableExtract(path, f"not a readable Parquet file ({type(problem).__name__})")
+        parquet = pq.ParquetFile(path)
+        arrow_schema = parquet.schema_arrow
+    except Exception as problem:  # pyarrow raises several kinds for a bad file
+        raise unreadable(problem)
+    names = _header_names(path, arrow_schema.names, schema)
+    wanted = {n: o for n, o in zip(names, arrow_schema.names) if n in schema.names}
+    for name, original in wanted.items():
+        kind = arrow_schema.field(original).type
+        if not _usable(kind):
+            raise UnreadableExtract(path, f"column {name} has the Parquet type {kind}, which has "
+                                    "no contract text (use text, numbers, dates or timestamps)")
+    yield _Header(names)
+
+    total = parquet.metadata.num_rows
+    size = sum(parquet.metadata.row_group(i).total_byte_size
+               for i in range(parquet.metadata.num_row_groups))
+    batch_rows = max(1, batch_bytes // max(1, size // max(total, 1)))
+    columns = list(wanted.values())
     try:
-        frame = frame.rename(dict(zip(frame.columns, _header_names(frame.columns))))
-    except ValueError as problem:
-        raise UnreadableExtract(path, str(problem))
-    return frame.select(
-        pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias(ROW_NUMBER),
-        *[_as_text(c, t) for c, t in frame.schema.items()],
-    )
+        if batch_rows >= total:
+            tables: Iterable = [parquet.read(columns=columns)]
+        else:
+            tables = parquet.iter_batches(batch_size=batch_rows, columns=columns)
+        first = 1
+        for table in tables:
+            height = table.num_rows
+            frame = pl.DataFrame(pl.from_arrow(table)).rename(
+                {o: n for n, o in wanted.items()})
+            frame = frame.select(
+                pl.int_range(first, first + height, dtype=pl.Int64).alias(ROW_NUMBER),
+                *[_as_text(c, t) for c, t in frame.schema.items()])
+            first += height
+            yield _Part(frame, _no_unparseable(), height, height)
+    except UnreadableExtract:
+        raise
+    except Exception as problem:
+        raise unreadable(problem)
 
 
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Parquet values written as the contract's text, so one set of rules applies."""
+    """Parquet values written as the contract's text, so one set of rules applies. A
+    timestamp with a time zone becomes Danish local time; a naive one already is."""
     column = pl.col(name)
-    if dtype == pl.Datetime or isinstance(dtype, pl.Datetime):
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            column = column.dt.convert_time_zone(LOCAL_ZONE).dt.replace_time_zone(None)
         return column.dt.strftime("%Y-%m-%d %H:%M:%S").alias(name)
     if dtype == pl.Date:
         return column.dt.strftime("%Y-%m-%d").alias(name)
     if dtype.is_float():
-        whole = column.is_finite() & (column == column.round())
-        return (pl.when(whole).then(column.cast(pl.Int64).cast(pl.String))
+        # Whole numbers print without ".0"; beyond 2**53 a float is not an exact whole number.
+        whole = column.is_finite() & (column == column.round()) & (column.abs() < 2.0**53)
+        return (pl.when(whole).then(column.cast(pl.Int64, strict=False).cast(pl.String))
                 .otherwise(column.cast(pl.String))).alias(name)
     return column.cast(pl.String).alias(name)

@@ -18,6 +18,25 @@ WAREHOUSE_FILE_NAME = "kvalitet.duckdb"
 DEMO_PSEUDONYM_KEY = "kvalitet-demo-key-not-for-real-data"
 
 
+MEMORY_LIMIT_ENV = "KVALITET_MEMORY_LIMIT_GB"
+DEFAULT_MEMORY_LIMIT_GB = 8.0
+
+
+def memory_limit_bytes() -> int:
+    """The memory a run may use (GiB in the environment, default 8): large extracts are read in
+    batches sized to it, and a file is never read whole beyond it."""
+    text = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if not text:
+        return int(DEFAULT_MEMORY_LIMIT_GB * 2**30)
+    try:
+        gib = float(text)
+    except ValueError:
+        gib = float("nan")
+    if not 0 < gib < float("inf"):
+        raise ValueError(f"{MEMORY_LIMIT_ENV} must be a positive number of GiB, e.g. 8")
+    return int(gib * 2**30)
+
+
 def default_warehouse(output_dir: Path | None = None) -> Path:
     """The environment wins; else the run's output folder; else ./kvalitet_output."""
     if os.environ.get(WAREHOUSE_ENV, "").strip():

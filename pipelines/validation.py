@@ -74,13 +74,11 @@ def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationCont
             *[shown(pl.col(c), pl.lit(c)).alias(c) for c in unit_columns],
         )
     )
-    ragged = pl.DataFrame(
-        {"row_number": [r for r, _ in extract.ragged_rows],
-         "rule": ["field_count"] * len(extract.ragged_rows),
-         "value": [f"{n} fields, header has {len(extract.rows.columns) - 1}"
-                   for _, n in extract.ragged_rows]},
-        schema={"row_number": pl.Int64, "rule": pl.String, "value": pl.String},
-    )
+    # Lines the reader could not split: the value says where and what, never the line itself.
+    ragged = extract.unparseable.select(
+        "row_number", pl.lit("unparseable_row").alias("rule"),
+        pl.concat_str(pl.lit("line "), pl.col("line_number").cast(pl.String), pl.lit(": "),
+                      "problem").alias("value"))
     quarantine = pl.concat(
         [broken.with_columns(pl.col(c).cast(t) for c, t in QUARANTINE_COLUMNS.items()
                              if c in broken.columns),
@@ -93,4 +91,4 @@ def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationCont
     valid = typed.filter(~pl.int_range(pl.len(), dtype=pl.Int64).is_in(bad_positions.implode()))
     valid = valid.select([ROW_NUMBER, *schema.names])
     return ValidatedExtract(valid=valid, quarantine=quarantine,
-                            rows_quarantined=bad_positions.len() + len(extract.ragged_rows))
+                            rows_quarantined=bad_positions.len() + extract.unparseable.height)

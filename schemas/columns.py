@@ -41,7 +41,8 @@ RULES = {
     "after_extract_date": "lies after the extract date",
     "duplicate_record_id": "record_id already seen earlier in the same file",
     "record_id_is_cpr": "a record id shaped like a CPR number (never stored)",
-    "field_count": "the row has a different number of fields than the header",
+    "unparseable_row": "the line cannot be split into the header's fields (field count, "
+                       "a quote that does not close within the line, or too long)",
 }
 
 
@@ -101,7 +102,8 @@ class ColumnSpec:
             value = cpr_rules.normalised(text)
         else:
             value = text
-        return value.cast(self.dtype).alias(self.name)
+        # Not strict: a whole number too large for the column is null (type_integer), not a crash.
+        return value.cast(self.dtype, strict=False).alias(self.name)
 
     # -- checks ---------------------------------------------------------------
     def checks(self, context: ValidationContext) -> list[pa.Check]:

@@ -55,7 +55,8 @@ def test_rows_with_the_wrong_number_of_fields_are_set_aside(tmp_path):
     lines = path.read_text().splitlines()
     path.write_text("\n".join([lines[0], lines[1] + ";extra", lines[2], "a;b"]) + "\n")
     extract = read_extract(path, STROKE)
-    assert extract.ragged_rows == [(1, 18), (3, 2)]
+    assert extract.unparseable.rows() == [(1, 2, "18 fields, header has 17"),
+                                          (3, 4, "2 fields, header has 17")]
     assert extract.rows["__row_number"].to_list() == [2]
     assert extract.rows_read == 3
 
