@@ -8,6 +8,9 @@ from __future__ import annotations
 import polars as pl
 
 CPR_SHAPE = r"^[0-9]{6}-?[0-9]{4}$"
+# Anything shaped like a CPR number (a hyphen or space after the sixth digit), for tests and
+# quick prefilters; pipelines/privacy.py decides what is masked.
+CPR_LIKE = r"[0-9]{6}[- ]?[0-9]{4}"
 
 
 def normalised(cpr: pl.Expr) -> pl.Expr:

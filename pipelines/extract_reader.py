@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Iterator
 
 import polars as pl
 
-from pipelines.cpr import CPR_LIKE
+from pipelines.privacy import mask
 from pipelines.settings import MEMORY_LIMIT_ENV, memory_limit_bytes
 from pipelines.sources import UnreadableExtract, extract_date_of
 from schemas.columns import ExtractSchema
@@ -167,7 +167,7 @@ def iter_extract_batches(path: Path, schema: ExtractSchema, told: FileFormat = F
         hint = f" (read with delimiter '{header.delimiter}')" if header.delimiter else ""
         raise UnreadableExtract(path, f"missing required column(s) {', '.join(missing)}{hint}")
     known = set(schema.names)
-    extra = [_masked(c) for c in header.names if c not in known]
+    extra = [mask(c) for c in header.names if c not in known]
     absent = [c for c in schema.names if c not in header.names]
     digest = digest or content_hash(path)
     for part in parts:
@@ -183,11 +183,6 @@ def iter_extract_batches(path: Path, schema: ExtractSchema, told: FileFormat = F
 
 
 # -- names ------------------------------------------------------------------------------
-def _masked(text: str) -> str:
-    """A header name as it may be stored and reported: anything CPR-shaped hidden."""
-    return re.sub(CPR_LIKE, _HIDDEN, text)
-
-
 def _header_names(path: Path, names: list[str], schema: ExtractSchema) -> list[str]:
     """Cleaned column names; too many, or a name twice, fails the file (in linear time, and
     naming only the contract's own column names, never the file's content)."""
