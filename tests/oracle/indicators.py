@@ -274,21 +274,42 @@ def compute(input_dir: Path | str, cutoff: dt.date | None = None,
     return tally.rows({"STROKE_07"})
 
 
-def _dhrd_05(loaded: Loaded, cutoff: dt.date, tally: Tally) -> None:
-    """Each hospital course once: met when some current municipal record linked to it by
-    hospital_record_id started rehabilitation within 60 days of index_date."""
+def linked_starts(loaded: Loaded) -> dict[str, list]:
+    """rehab_start_date of every current municipal record, by the hospital_record_id it
+    links to (whatever the municipal record's own period)."""
     starts = defaultdict(list)
     for m in loaded.current.get("cardiac_rehab_municipal", {}).values():
         if m["hospital_record_id"] is not None:
             starts[m["hospital_record_id"]].append(m["rehab_start_date"])
+    return starts
+
+
+def dhrd_05(r, c, starts):
+    """Each hospital course once: met when some linked municipal record started
+    rehabilitation within 60 days of index_date."""
+    if _heart(r) and r["referred"] == "ja" and followed(r["index_date"], 60, c):
+        linked = starts.get(r["record_id"], ())
+        met = any(within_days(r["index_date"], start, 60) for start in linked)
+        return met, False, None
+
+
+def judge(loaded: Loaded, indicator: str, record: dict, cutoff: dt.date):
+    """One record's outcome for one indicator: None outside the denominator, else
+    (numerator met, numerator field missing, minutes for the median)."""
+    if indicator == "DHRD_05":
+        return dhrd_05(record, cutoff, linked_starts(loaded))
+    return RECORD_INDICATORS[indicator][2](record, cutoff)
+
+
+def _dhrd_05(loaded: Loaded, cutoff: dt.date, tally: Tally) -> None:
+    starts = linked_starts(loaded)
     for record in loaded.current.get("cardiac_rehab_hospital", {}).values():
         day = record["index_date"]
-        if day > cutoff or not _heart(record) or record["referred"] != "ja":
+        if day > cutoff:
             continue
-        if not followed(day, 60, cutoff):
-            continue
-        met = any(within_days(day, start, 60) for start in starts[record["record_id"]])
-        tally.add("DHRD_05", day, units(loaded, record, HOSPITAL_LEVELS), (met, False, None))
+        outcome = dhrd_05(record, cutoff, starts)
+        if outcome is not None:
+            tally.add("DHRD_05", day, units(loaded, record, HOSPITAL_LEVELS), outcome)
 
 
 def _completeness(loaded: Loaded, cutoff: dt.date, tally: Tally) -> None:

@@ -34,6 +34,8 @@ class Loaded:
     current: dict[str, dict[str, dict]]  # source -> record_id -> record
     lpr: list[dict]
     files: list[FileCount] = field(default_factory=list)
+    # (source, file name, row number, record_id or None, rules broken) of every quarantined row
+    quarantined: list[tuple[str, str, int, str | None, list[str]]] = field(default_factory=list)
     latest_extract: dt.date | None = None
 
 
@@ -102,6 +104,8 @@ def load(input_dir: Path, today: dt.date | None = None) -> Loaded:
                 count.rows_read += 1
                 if line.values is None:
                     count.rows_quarantined += 1
+                    loaded.quarantined.append((source, path.name, line.number, None,
+                                               ["unparseable_row"]))
                     continue
                 record, broken = check_row(source, line.values, day, loaded.reference)
                 rid = (line.values.get("record_id") or "").strip()
@@ -111,6 +115,7 @@ def load(input_dir: Path, today: dt.date | None = None) -> Loaded:
                     seen.add(rid)
                 if broken:
                     count.rows_quarantined += 1
+                    loaded.quarantined.append((source, path.name, line.number, rid, broken))
                     continue
                 count.rows_loaded += 1
                 if source == "lpr":
