@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from tests.oracle import boundary, compute, load
 from tests.oracle.indicators import judge
+from tests.oracle.random_input import random_inputs
 
 KEY = ("indicator_id", "period_type", "period", "level", "unit_code")
 VALUES = ("unit_name", "numerator", "denominator", "missing", "median")
@@ -314,3 +316,20 @@ def test_zone_aware_parquet_times_count_in_danish_local_time(tmp_path):
                 and r["period"] == "2026-03"]
     assert [(r["numerator"], r["denominator"]) for r in national] == [(1, 1)]
     assert not diffs, diff_table(diffs)
+
+
+# -- random small inputs ------------------------------------------------------------------------
+
+@pytest.mark.slow
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(example=random_inputs())
+def test_oracle_equals_pipeline_on_random_small_inputs(example, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("oracle-random")
+    folder = _tiny_input(tmp_path / "input", example.files)
+    result = run_cli(folder, tmp_path / "output")
+    assert result.exit_code == 0, result.output[-3000:]
+    loaded = load(folder)
+    diffs = differences(compute(folder, loaded=loaded), pipeline_rows(tmp_path / "output"))
+    assert not diffs, diff_table(diffs)
+    assert file_counts(loaded.files, tmp_path / "output") == []

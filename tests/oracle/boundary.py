@@ -753,25 +753,37 @@ def filler(b: Builder, seed: int = 20260930) -> None:
                             "DI63" if source == "stroke" else "DS721")
 
 
+CASE_MIX = {  # a value in each category, reference category first
+    "stroke": {"age": (40, 70, 80, 90), "sex": ("M", "F"), "sss_score": (50, 35, 20, 5, None),
+               "prestroke_mrs": (0, 2, 4, None)},
+    "hipfracture": {"age": (70, 80, 90), "sex": ("M", "F"), "asa_score": (1, 3, 4, None),
+                    "new_mobility_score": (7, 3, 0, None)},
+}
+
+
+def case_mix_patterns(registry: str) -> list[dict]:
+    """The reference pattern and one pattern per other category: as many independent
+    patterns as the model has terms."""
+    values = CASE_MIX[registry]
+    base = {name: options[0] for name, options in values.items()}
+    return [base] + [{**base, name: option} for name, options in values.items()
+                     for option in options[1:]]
+
+
 def cover_case_mix(b: Builder) -> None:
     """The catalogue stops the run when a case-mix category has records but no events in a
-    year: give every category of STROKE_06 and HIP_05 a death and a survivor in 2025 and 2026
-    (admitted in February, so an earlier cutoff still follows them up)."""
+    year. Every pattern of ``case_mix_patterns`` gets a death and a survivor in 2025 and 2026
+    (admitted in February, so an earlier cutoff still follows them up): every category has
+    events, and the twins keep the logistic model estimable whatever else the data hold."""
     for year, extract in ((2025, E1), (2026, E2)):
         t = dt.datetime(year, 2, 5, 12, 0)
-        for j in range(5):
-            for dies in (True, False):
-                stroke(b, f"S_MIX{year}_{j}_{int(dies)}", t + j * H, extract=extract,
-                       born=born_aged((40, 70, 80, 90)[j % 4], t.date(), 1 + j),
-                       sex="MF"[j % 2], sss_score=(50, 35, 20, 5, None)[j],
-                       prestroke_mrs=(0, 2, 4, None)[j % 4],
-                       death_date=t.date() + 3 * DAY if dies else None)
-        for j in range(4):
-            for dies in (True, False):
-                hip(b, f"H_MIX{year}_{j}_{int(dies)}", t + j * H, extract=extract,
-                    born=born_aged((70, 80, 90)[j % 3], t.date(), 1 + j), sex="MF"[j % 2],
-                    asa_score=(1, 3, 4, None)[j], new_mobility_score=(7, 3, 0, None)[j],
-                    death_date=t.date() + 20 * DAY if dies else None)
+        for registry, add, died in (("stroke", stroke, 3), ("hipfracture", hip, 20)):
+            for j, pattern in enumerate(case_mix_patterns(registry)):
+                values = {k: v for k, v in pattern.items() if k != "age"}
+                for dies in (True, False):
+                    add(b, f"{registry[0].upper()}_MIX{year}_{j}_{int(dies)}", t + j * H,
+                        extract=extract, born=born_aged(pattern["age"], t.date(), 1 + j),
+                        death_date=t.date() + died * DAY if dies else None, **values)
 
 
 def build(root: Path) -> Builder:
