@@ -333,3 +333,41 @@ def test_oracle_equals_pipeline_on_random_small_inputs(example, tmp_path_factory
     diffs = differences(compute(folder, loaded=loaded), pipeline_rows(tmp_path / "output"))
     assert not diffs, diff_table(diffs)
     assert file_counts(loaded.files, tmp_path / "output") == []
+
+
+@pytest.mark.slow
+def test_a_quoted_header_is_read_like_quoted_values(tmp_path):
+    """CSV quoting applies to the header too: a header of quoted names (as SAS and Excel
+    write it) names the same columns; quoted values already load."""
+    patients = boundary.Patients()
+    header = ";".join(f'"{name}"' for name in STROKE_HEADER.split(","))
+    lines = [header, _stroke_line("S1", patients.cpr(dt.date(1950, 1, 1))).replace(",", ";")]
+    folder = _tiny_input(tmp_path / "input",
+                         {"stroke/stroke_2026-06-30.csv": ("\n".join(lines) + "\n").encode()})
+    oracle = compute(folder)
+    assert [(r["numerator"], r["denominator"]) for r in oracle if r["indicator_id"] == "STROKE_01"
+            and r["level"] == "national" and r["period"] == "2026"] == [(1, 1)]
+    result = run_cli(folder, tmp_path / "output")
+    assert result.exit_code == 0, result.output[-2000:]
+    diffs = differences(oracle, pipeline_rows(tmp_path / "output"))
+    assert not diffs, diff_table(diffs)
+
+
+@pytest.mark.slow
+def test_an_extract_dated_after_the_day_of_the_run_is_refused(tmp_path):
+    """Contract (second release): such an extract is refused as a whole, named, exit 3."""
+    patients = boundary.Patients()
+    later = dt.date.today() + dt.timedelta(days=400)
+    lines = [STROKE_HEADER, _stroke_line("S1", patients.cpr(dt.date(1950, 1, 1)))]
+    future = [STROKE_HEADER, _stroke_line("S2", patients.cpr(dt.date(1951, 1, 1)))]
+    folder = _tiny_input(tmp_path / "input", {
+        "stroke/stroke_2026-06-30.csv": ("\n".join(lines) + "\n").encode(),
+        f"stroke/stroke_{later.isoformat()}.csv": ("\n".join(future) + "\n").encode()})
+    oracle = compute(folder)
+    assert [(r["numerator"], r["denominator"]) for r in oracle if r["indicator_id"] == "STROKE_01"
+            and r["level"] == "national" and r["period"] == "2026"] == [(1, 1)]
+    result = run_cli(folder, tmp_path / "output")
+    assert result.exit_code == 3 and f"stroke_{later.isoformat()}.csv" in result.output, \
+        f"exit {result.exit_code}"
+    diffs = differences(oracle, pipeline_rows(tmp_path / "output"))
+    assert not diffs, diff_table(diffs)

@@ -82,8 +82,8 @@ def read_csv(path: Path, known: set[str]) -> Table:
     table = Table(columns)
     number = 0
     for raw in physical[1:]:
-        if raw == "":
-            continue  # a blank line is not a row
+        if raw.strip() == "":
+            continue  # a blank line (or only spaces) is not a row
         number += 1
         fields = split(raw, chosen)
         if fields is None or len(fields) != len(columns):
