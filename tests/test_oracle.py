@@ -95,6 +95,31 @@ def file_counts(oracle_files, output: Path) -> list[str]:
     return problems
 
 
+# -- independence -------------------------------------------------------------------------------
+
+FORBIDDEN = ("pipelines", "schemas", "reports", "sample_data", "tests.builders")
+
+
+def test_the_oracle_shares_no_code_with_the_engine():
+    """No oracle module imports the engine's packages, directly or through another module."""
+    import ast
+    import subprocess
+    import sys
+
+    folder = Path(__file__).parent / "oracle"
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad = [n for n in names if n.startswith(FORBIDDEN)]
+            assert not bad, f"{path.name} imports {bad}"
+    probe = ("import sys, tests.oracle, tests.oracle.boundary, tests.oracle.random_input; "
+             f"print([m for m in sys.modules if m.startswith({FORBIDDEN!r})])")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=Path(__file__).parent.parent, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
 # -- the sample input ---------------------------------------------------------------------------
 
 def test_oracle_equals_pipeline_on_the_sample(sample_run):
