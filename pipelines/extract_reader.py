@@ -200,10 +200,19 @@ def _header_names(path: Path, names: list[str], schema: ExtractSchema) -> list[s
 
 
 def _trimmed(frame: pl.DataFrame) -> pl.DataFrame:
+    """Values without surrounding whitespace, empty as null; a column is rewritten only if
+    it needs it (a check is cheaper in time and memory than a copy of every column)."""
     text = [c for c in frame.columns if c != ROW_NUMBER]
+    if not text or frame.is_empty():
+        return frame
+    flags = frame.lazy().select(
+        *[pl.col(c).str.contains(r"^\s|\s$").any().alias(f"trim{i}") for i, c in enumerate(text)],
+        *[(pl.col(c).str.len_bytes() == 0).any().alias(f"empty{i}") for i, c in enumerate(text)],
+    ).collect().row(0)
+    trim, empty = flags[:len(text)], flags[len(text):]
     return frame.with_columns(
-        pl.col(c).str.strip_chars().replace("", None) for c in text
-    )
+        [pl.col(c).str.strip_chars().replace("", None) for c, t in zip(text, trim) if t]
+        + [pl.col(c).replace("", None) for c, t, e in zip(text, trim, empty) if e and not t])
 
 
 # -- CSV: encoding, delimiter, header -----------------------------------------------------
@@ -280,10 +289,14 @@ def _header_line(path: Path, head: bytes, encoding: str) -> str:
     return line
 
 
+def _regex_char(char: str) -> str:
+    return f"\\x{{{ord(char):X}}}"
+
+
 def _quoted_line_pattern(delimiter: str) -> str:
     """A line whose quotes pair up: each field is empty, unquoted (not starting with a quote;
     a quote further in is kept as text), or quoted with "" for a quote inside."""
-    d = f"\\x{{{ord(delimiter):X}}}"
+    d = _regex_char(delimiter)
     one = f'(?:"(?:[^"]|"")*"|[^"{d}][^{d}]*|)'
     return f"^{one}(?:{d}{one})*$"
 
@@ -321,20 +334,28 @@ def _csv_parts(path: Path, schema: ExtractSchema, told: FileFormat, batch_bytes:
 
         utf8 = codecs.lookup(encoding).name == "utf-8"
         if whole is not None:
-            chunks: Iterable[bytes] = [whole]
+            chunks: Iterable[bytes] = _handed_over([whole])
+            del whole  # the run of lines below frees it once read
         else:
             handle.seek(0)
             chunks = _line_chunks(handle, batch_bytes)
         row, line_number = 1, 2
         for i, chunk in enumerate(chunks):
-            part = _parse_lines(path, chunk if utf8 else chunk.decode(encoding).encode("utf-8"),
-                                names, delimiter, row, line_number, header=i == 0)
+            run = [chunk if utf8 else chunk.decode(encoding).encode("utf-8")]
+            del chunk
+            part = _parse_lines(path, run, names, delimiter, row, line_number, header=i == 0)
             row += part.rows_read
             line_number += part.lines
             yield part
 
 
 # -- CSV: lines -------------------------------------------------------------------------
+def _handed_over(held: list[bytes]) -> Iterator[bytes]:
+    """The bytes of ``held``, no longer referenced here once handed on."""
+    while held:
+        yield held.pop()
+
+
 def _line_end(buf: bytes) -> int:
     """Index of the last byte of the last complete line end in ``buf``, or -1 (a CR as the
     very last byte is not known to be complete: a LF may follow)."""
@@ -412,117 +433,192 @@ def _field_counts(lines: pl.Series, delimiter: str) -> pl.Series:
     ).collect().to_series().rechunk()
 
 
-def _parse_lines(path: Path, utf8: bytes, names: list[str], delimiter: str, first_row: int,
-                 first_line: int, header: bool) -> _Part:
-    """Rows and unparseable rows of a run of whole lines (UTF-8; the file's first line, the
-    header, skipped when ``header``). ``first_line`` is the file line number of the first
-    data line, ``first_row`` its row number if it is a row."""
+def _parse_lines(path: Path, run: list[bytes], names: list[str], delimiter: str,
+                 first_row: int, first_line: int, header: bool) -> _Part:
+    """Rows and unparseable rows of a run of whole lines, taken out of ``run`` so the bytes
+    are freed once read (UTF-8; the file's first line, the header, skipped when ``header``).
+    ``first_line`` is the file line number of the first data line, ``first_row`` its row
+    number if it is a row.
+
+    Polars' native reader reads the whole run at once: quote-aware when every quote pairs up
+    within its line (then no quote can run past a line end), quote-blind otherwise, and only
+    if it gives one record per line. Lines it cannot take are split by hand and put back in
+    file order."""
+    utf8 = run.pop()
     if b"\r" in utf8 and utf8.count(b"\r") != utf8.count(b"\r\n"):
         utf8 = utf8.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # a lone CR ends a line too
     lines = _lines(utf8)
-    if header:
-        lines = lines.slice(1)
-    n, width = lines.len(), len(names)
-    counts = _field_counts(lines, delimiter)
+    table = _classified(lines.slice(1) if header else lines, delimiter, len(names), first_row,
+                        first_line, b'"' in utf8)
+    del lines
+    n = table.height
+    unparseable = table.filter(pl.col("problem").is_not_null()).select(
+        pl.col(ROW_NUMBER).alias("row_number"), "line_number", "problem")
+    rows_read = n - table["blank"].sum()
+    ok = pl.col("problem").is_null() & ~pl.col("blank")
+    quoted = table["quoted"].any()
+    risky = quoted and table.select((pl.col("broken") | pl.col("inner_quote")).any()).item()
+    by_hand = table.filter(ok & pl.col("quoted")) if risky else table.clear()
+    table = table.select(ROW_NUMBER, "quoted", ok.alias("ok"))  # the lines are not needed now
+    keep = table["ok"] & ~table["quoted"] if risky else table["ok"]
+    frame = None
+    if keep.any():
+        frame = _native(utf8, names, delimiter, header, '"' if quoted and not risky else None, n)
+        if frame is None:  # the reader does not see the lines as counted: split them by hand
+            lines = _lines(utf8)
+            by_hand = table.with_columns(line=lines.slice(1) if header else lines).filter("ok")
+            keep = keep & False
+    del utf8
+    try:
+        rows = _empty_rows(names)
+        if frame is not None:
+            # Numbered by line; with blank lines (filtered out below) by row. A row number put
+            # in with with_columns would make the next select copy every column into one chunk.
+            rows = frame.with_row_index(ROW_NUMBER, offset=first_row)
+            if not keep.all():
+                rows = rows.filter(keep).with_columns(table[ROW_NUMBER].filter(keep))
+            rows = rows.with_columns(pl.col(ROW_NUMBER).cast(pl.Int64)).select(ROW_NUMBER, *names)
+        if by_hand.height:
+            rows = pl.concat([rows, _split_by_hand(by_hand, names, delimiter)]).sort(ROW_NUMBER)
+    except ValueError as problem:
+        raise UnreadableExtract(path, f"internal error: {problem}")
+    if rows.height + unparseable.height != rows_read:
+        raise UnreadableExtract(path, f"internal error: lines {first_line}-{first_line + n - 1} "
+                                f"hold {rows_read} rows but {rows.height} + "
+                                f"{unparseable.height} were accounted for")
+    return _Part(rows, unparseable, rows_read, n)
+
+
+def _classified(lines: pl.Series, delimiter: str, width: int, first_row: int, first_line: int,
+                any_quote: bool) -> pl.DataFrame:
+    """Each line with its row and line number, whether it is blank (not a row), what makes it
+    unparseable (null if nothing), and whether it holds a quote (``quoted``) or a quote
+    inside an unquoted field (``inner_quote``)."""
+    n = lines.len()
+    fields = _field_counts(lines, delimiter)
     false = pl.repeat(False, n, eager=True)
-    blank = long = quoted = false
-    if (counts == 1).any():  # only a line without a delimiter can be blank
-        blank = (counts == 1) & (lines.str.strip_chars().str.len_bytes() == 0)
-    length = lines.str.len_bytes()
-    if (length > MAX_LINE_BYTES).any():
-        long = length > MAX_LINE_BYTES
-    if b'"' in utf8:
+    blank, quoted, broken, inner = false, false, false, false
+    quote_problem = pl.lit(None, pl.String)
+    if (fields == 1).any():  # only a line without a delimiter can be blank
+        blank = (fields == 1) & (lines.str.strip_chars().str.len_bytes() == 0)
+    if any_quote:
         quoted = lines.str.contains('"', literal=True)
+        at = quoted.arg_true()
+        if at.len():
+            checked = _quotes_checked(lines.gather(at), delimiter)
+            fields = fields.scatter(at, checked["fields"])
+            broken = false.clone().scatter(at, checked["broken"])
+            inner = false.clone().scatter(at, checked["inner_quote"])
+            quote_problem = pl.repeat(None, n, dtype=pl.String, eager=True).scatter(
+                at, checked["problem"])
     if blank.any():
         row_numbers = (~blank).cast(pl.Int64).cum_sum() + (first_row - 1)
     else:
         row_numbers = pl.int_range(first_row, first_row + n, dtype=pl.Int64, eager=True)
+    long = lines.str.len_bytes() > MAX_LINE_BYTES
     table = pl.DataFrame({
         ROW_NUMBER: row_numbers,
         "line_number": pl.int_range(first_line, first_line + n, dtype=pl.Int64, eager=True),
-        "line": lines, "fields": counts, "blank": blank, "long": long, "quoted": quoted,
+        "line": lines, "fields": fields, "blank": blank, "quoted": quoted,
+        "broken": broken, "inner_quote": inner, "long": long,
     })
-    plain = ~pl.col("blank") & ~pl.col("long") & ~pl.col("quoted")
-    clean = table.select(plain & (pl.col("fields") == width)).to_series()
-
-    rows = _plain_rows(utf8, table, clean, names, delimiter, header)
-    unparseable = [
-        _unparseable(table.filter(pl.col("long")),
-                     pl.lit(f"longer than {MAX_LINE_BYTES:,} bytes")),
-        _unparseable(table.filter(plain & (pl.col("fields") != width)),
-                     _fields_problem(width)),
-    ]
-    if quoted.any():
-        quoted_rows, broken = _quoted_rows(table.filter(pl.col("quoted") & ~pl.col("long")),
-                                           names, delimiter)
-        rows = pl.concat([rows, quoted_rows]).sort(ROW_NUMBER)
-        unparseable.append(broken)
-    unparseable_rows = pl.concat(unparseable).sort("row_number")
-    rows_read = n - int(blank.sum())
-    if rows.height + unparseable_rows.height != rows_read:
-        raise UnreadableExtract(path, f"internal error: lines {first_line}-{first_line + n - 1} "
-                                f"hold {rows_read} rows but {rows.height} + "
-                                f"{unparseable_rows.height} were accounted for")
-    return _Part(rows, unparseable_rows, rows_read, n)
+    bad = ~pl.col("blank") & (pl.col("long") | pl.col("broken") | (pl.col("fields") != width))
+    problem = pl.repeat(None, n, dtype=pl.String, eager=True)
+    at = table.select(bad.arg_true()).to_series()
+    if at.len():  # the reason, worded for the few lines that need one
+        reasons = table[at].with_columns(quote_problem=quote_problem.gather(at)
+                                         if isinstance(quote_problem, pl.Series)
+                                         else quote_problem).select(
+            pl.when(pl.col("long")).then(pl.lit(f"longer than {MAX_LINE_BYTES:,} bytes"))
+            .when(pl.col("broken")).then(pl.col("quote_problem"))
+            .otherwise(_fields_problem(width))).to_series()
+        problem = problem.scatter(at, reasons)
+    return table.with_columns(problem.alias("problem"))
 
 
-def _plain_rows(utf8: bytes, table: pl.DataFrame, clean: pl.Series, names: list[str],
-                delimiter: str, header: bool) -> pl.DataFrame:
-    """The rows of lines without quotes and with the header's number of fields: by Polars'
-    native reader, quote-blind, one record per line (checked), or by splitting the lines."""
-    schema = {n: pl.String for n in names}
-    if not clean.any():
-        return pl.DataFrame(schema={ROW_NUMBER: pl.Int64, **schema})
-    try:
-        frame = pl.read_csv(io.BytesIO(utf8), has_header=False, skip_lines=1 if header else 0,
-                            separator=delimiter, quote_char=None, schema=schema,
-                            truncate_ragged_lines=True, missing_columns="insert",
-                            extra_columns="ignore")
-    except pl.exceptions.PolarsError:
-        frame = None
-    if frame is not None and frame.height == table.height:
-        frame = frame.with_columns(table[ROW_NUMBER].alias(ROW_NUMBER))
-        return (frame if clean.all() else frame.filter(clean)).select(ROW_NUMBER, *names)
-    good = table.filter(clean)
-    return good.select(
-        ROW_NUMBER,
-        pl.col("line").str.split_exact(delimiter, len(names) - 1)
-        .struct.rename_fields(names).alias("f"),
-    ).unnest("f")
-
-
-def _quoted_rows(table: pl.DataFrame, names: list[str], delimiter: str
-                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Lines with a quote: split by the csv module when their quotes pair up within the
-    line, unparseable otherwise (never joined to the next line)."""
-    pairs_up = table["line"].str.contains(_quoted_line_pattern(delimiter))
-    broken = _unparseable(
-        table.filter(~pairs_up),
+def _quotes_checked(lines: pl.Series, delimiter: str) -> pl.DataFrame:
+    """For lines with a quote: ``broken`` if the quotes do not pair up within the line
+    (each field empty, unquoted and not starting with a quote, or quoted with "" inside),
+    with the reason; else its field count, and whether a quote sits inside an unquoted
+    field (kept as text, as the csv module does)."""
+    d = _regex_char(delimiter)
+    bare = pl.col("line").str.replace_all(f'(^|{d})"(?:[^"]|"")*"', "${1}")
+    return lines.alias("line").to_frame().lazy().select(
+        pl.col("line").str.contains(_quoted_line_pattern(delimiter)).not_().alias("broken"),
         pl.when(pl.col("line").str.count_matches('"', literal=True) % 2 == 1)
         .then(pl.lit("a quote that does not close within the line"))
-        .otherwise(pl.lit("a quote out of place (text after a closing quote)")))
-    good = table.filter(pairs_up)
-    records = list(csv.reader(good["line"].to_list(), delimiter=delimiter, strict=True))
-    width = len(names)
-    fields = pl.Series("fields", [len(r) for r in records], dtype=pl.Int64)
-    fits = fields == width
-    ragged = _unparseable(good.with_columns(fields).filter(~fits),
-                          _fields_problem(width))
-    kept = [r for r in records if len(r) == width]
-    columns = {ROW_NUMBER: good[ROW_NUMBER].filter(fits)}
-    for j, name in enumerate(names):
-        columns[name] = pl.Series(name, [r[j] for r in kept], dtype=pl.String)
-    return pl.DataFrame(columns), pl.concat([broken, ragged])
+        .otherwise(pl.lit("a quote out of place (text after a closing quote)")).alias("problem"),
+        (bare.str.count_matches(delimiter, literal=True) + 1).alias("fields"),
+        bare.str.contains('"', literal=True).alias("inner_quote"),
+    ).collect()
+
+
+def _split_by_hand(lines: pl.DataFrame, names: list[str], delimiter: str) -> pl.DataFrame:
+    """Parseable lines that the native read did not take: those without a quote split at
+    the delimiter, those with one read with quoting on, line by line in effect (their quotes
+    pair up), and those with a quote inside an unquoted field by the csv module."""
+    quoted = lines["quoted"] if "quoted" in lines.columns else lines["line"].str.contains(
+        '"', literal=True)
+    plain = lines.filter(~quoted)
+    quoted_lines = lines.filter(quoted).with_columns(_quotes_checked(
+        lines.filter(quoted)["line"], delimiter)["inner_quote"])
+    split = plain.select(
+        ROW_NUMBER, pl.col("line").str.split_exact(delimiter, len(names) - 1)
+        .struct.rename_fields(names).alias("f")).unnest("f")
+    return pl.concat([
+        split,
+        _quoted_by_polars(quoted_lines.filter(~pl.col("inner_quote")), names, delimiter),
+        _quoted_by_csv(quoted_lines.filter(pl.col("inner_quote")), names, delimiter),
+    ])
+
+
+def _empty_rows(names: list[str]) -> pl.DataFrame:
+    return pl.DataFrame(schema={ROW_NUMBER: pl.Int64, **{n: pl.String for n in names}})
+
+
+def _native(utf8: bytes, names: list[str], delimiter: str, header: bool,
+            quote_char: str | None, lines: int) -> pl.DataFrame | None:
+    """Polars' reader over the run of lines, if it gives one record per line."""
+    try:
+        frame = pl.read_csv(io.BytesIO(utf8), has_header=False, skip_lines=1 if header else 0,
+                            separator=delimiter, quote_char=quote_char,
+                            schema={n: pl.String for n in names}, truncate_ragged_lines=True,
+                            missing_columns="insert", extra_columns="ignore")
+    except pl.exceptions.PolarsError:
+        return None
+    return frame if frame.height == lines else None
+
+
+def _quoted_by_polars(lines: pl.DataFrame, names: list[str], delimiter: str) -> pl.DataFrame:
+    """Lines whose quoted fields pair up, read together by Polars' reader with quoting on."""
+    if lines.is_empty():
+        return _empty_rows(names)
+    text = lines["line"].str.join("\n").item().encode("utf-8")
+    frame = _native(text, names, delimiter, False, '"', lines.height)
+    if frame is None:
+        return _quoted_by_csv(lines, names, delimiter)
+    return frame.select(lines[ROW_NUMBER], *names)
+
+
+def _quoted_by_csv(lines: pl.DataFrame, names: list[str], delimiter: str,
+                   step: int = 50_000) -> pl.DataFrame:
+    """The exact, slow split, a slice at a time so the Python objects stay few."""
+    parts = [_empty_rows(names)]
+    for start in range(0, lines.height, step):
+        part = lines.slice(start, step)
+        records = list(csv.reader(part["line"].to_list(), delimiter=delimiter, strict=True))
+        if len(records) != part.height or any(len(r) != len(names) for r in records):
+            raise ValueError("a line whose quotes pair up did not split as one record")
+        columns = {ROW_NUMBER: part[ROW_NUMBER]}
+        for j, name in enumerate(names):
+            columns[name] = pl.Series(name, [r[j] for r in records], dtype=pl.String)
+        parts.append(pl.DataFrame(columns))
+    return pl.concat(parts)
 
 
 def _fields_problem(width: int) -> pl.Expr:
     # concat_str, not pl.format: Polars 2.1 panics formatting a filtered multi-chunk column.
     return pl.concat_str(pl.col("fields").cast(pl.String), pl.lit(f" fields, header has {width}"))
-
-
-def _unparseable(lines: pl.DataFrame, problem: pl.Expr) -> pl.DataFrame:
-    return lines.select(pl.col(ROW_NUMBER).alias("row_number"), "line_number",
-                        problem.alias("problem")).cast(UNPARSEABLE_SCHEMA)
 
 
 # -- Parquet ----------------------------------------------------------------------------

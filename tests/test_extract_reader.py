@@ -6,7 +6,7 @@ import pytest
 from pipelines.extract_reader import FileFormat, read_extract
 from pipelines.sources import UnreadableExtract
 from schemas import EXTRACT_SCHEMAS
-from tests.builders import new_input, stroke_row, write_extract
+from tests.builders import cpr_for, new_input, stroke_row, write_extract
 
 STROKE = EXTRACT_SCHEMAS["stroke"]
 
@@ -134,3 +134,173 @@ def test_formats_told_in_the_input_folder_are_used_not_guessed(input_dir, tmp_pa
     (input_dir / "formats.yaml").write_text('stroke: {encoding: cp1252, delimiter: ";"}\n')
     summary = ingest_directory(input_dir, tmp_path / "w2.duckdb", TEST_KEY)
     assert summary.files[0].rows_loaded == 1
+
+
+# -- Parquet: extra columns of any type, unusable types, time zones, large numbers ---------
+def stroke_parquet(path, **columns):
+    import datetime as dt
+
+    frame = {
+        "record_id": ["S1", "S2"], "cpr": ["cpr-1", "cpr-2"], "sex": ["M", "F"],
+        "municipality_code": [101, 101], "hospital_code": ["H401", "H401"],
+        "admission_at": [dt.datetime(2024, 3, 10, 10, 0)] * 2, "diagnosis": ["DI63", "DI61"],
+    }
+    frame.update(columns)
+    pl.DataFrame(frame).write_parquet(path)
+    return path
+
+
+def test_parquet_extra_list_and_struct_columns_are_ignored_and_reported(tmp_path):
+    path = stroke_parquet(tmp_path / "stroke_2024-12-31.parquet", notes=[[1, 2], []],
+                          Visit=[{"a": 1}, {"a": 2}])
+    extract = read_extract(path, STROKE)
+    assert extract.extra_columns == ["notes", "visit"]
+    assert extract.rows["record_id"].to_list() == ["S1", "S2"]
+    assert extract.rows_read == 2 and extract.unparseable.height == 0
+
+
+@pytest.mark.parametrize("value", [[[1], [2]], [{"a": 1}, {"a": 2}], [True, False],
+                                   [b"x", b"y"]])
+def test_parquet_contract_column_of_an_unusable_type_fails_the_file(tmp_path, value):
+    path = stroke_parquet(tmp_path / "stroke_2024-12-31.parquet", admission_at=value)
+    with pytest.raises(UnreadableExtract) as error:
+        read_extract(path, STROKE)
+    message = str(error.value)
+    assert "stroke_2024-12-31.parquet" in message and "column admission_at" in message
+    assert "\n" not in message
+
+
+def test_parquet_zoned_timestamps_become_danish_local_time(tmp_path):
+    import datetime as dt
+
+    utc = pl.Series([dt.datetime(2025, 3, 31, 22, 30), dt.datetime(2025, 1, 15, 12, 0)]
+                    ).dt.replace_time_zone("UTC")
+    naive = [dt.datetime(2025, 3, 31, 22, 30), dt.datetime(2025, 1, 15, 12, 0)]
+    path = stroke_parquet(tmp_path / "stroke_2025-12-31.parquet", admission_at=utc,
+                          discharge_at=naive,
+                          imaging_at=utc.dt.convert_time_zone("America/New_York"))
+    rows = read_extract(path, STROKE).rows
+    # summer time (UTC+2) began on 30 March 2025; January is UTC+1; naive values stay as they are
+    assert rows["admission_at"].to_list() == ["2025-04-01 00:30:00", "2025-01-15 13:00:00"]
+    assert rows["imaging_at"].to_list() == ["2025-04-01 00:30:00", "2025-01-15 13:00:00"]
+    assert rows["discharge_at"].to_list() == ["2025-03-31 22:30:00", "2025-01-15 12:00:00"]
+
+
+def test_parquet_numbers_too_large_for_their_column_are_quarantined_not_a_crash(tmp_path):
+    import datetime as dt
+
+    from pipelines.validation import validate
+    from schemas.columns import ValidationContext
+
+    path = stroke_parquet(tmp_path / "stroke_2024-12-31.parquet",
+                          cpr=[cpr_for(dt.date(1950, 5, 17))] * 2,
+                          municipality_code=[101, 2**40], sss_score=[1e30, 12.0],
+                          prestroke_mrs=[2**63 - 1, 1])
+    extract = read_extract(path, STROKE)
+    assert extract.rows["sss_score"].to_list() == ["1e+30", "12"]
+    context = ValidationContext(dt.date(2024, 12, 31), frozenset({"H401"}), frozenset({101}))
+    checked = validate(extract, STROKE, context)
+    assert checked.rows_quarantined == 2 and checked.valid.height == 0
+    broken = set(checked.quarantine.select("row_number", "column_name", "rule").iter_rows())
+    assert broken == {(1, "sss_score", "type_integer"), (1, "prestroke_mrs", "type_integer"),
+                      (2, "municipality_code", "type_integer")}
+
+
+def test_parquet_in_batches_is_the_file_read_whole(tmp_path):
+    from pipelines.extract_reader import iter_extract_batches
+
+    path = tmp_path / "stroke_2024-12-31.parquet"
+    count = 1000
+    stroke_parquet(path, record_id=[f"S{i}" for i in range(count)],
+                   cpr=[f"c{i}" for i in range(count)], sex=["M"] * count,
+                   municipality_code=list(range(count)), hospital_code=["H401"] * count,
+                   admission_at=["2024-03-10 10:00"] * count, diagnosis=["DI63"] * count)
+    batches = list(iter_extract_batches(path, STROKE, batch_bytes=2000))
+    assert len(batches) > 1
+    whole = read_extract(path, STROKE)
+    assert pl.concat([b.rows for b in batches]).equals(whole.rows)
+    assert whole.rows["__row_number"].to_list() == list(range(1, count + 1))
+
+
+# -- bounded resources -----------------------------------------------------------------
+def test_a_header_longer_than_the_limit_fails_without_reading_it_all(tmp_path):
+    path = tmp_path / "stroke_2024-12-31.csv"
+    path.write_text(";".join(STROKE.names + [f"c{i}" for i in range(40_000)]) + "\n")
+    with pytest.raises(UnreadableExtract, match="header line is longer than 65,536 bytes"):
+        read_extract(path, STROKE)
+
+
+def test_more_columns_than_the_limit_fail_the_file(tmp_path):
+    path = tmp_path / "stroke_2024-12-31.csv"
+    path.write_text(";".join(STROKE.names + [f"c{i}" for i in range(1000)]) + "\n")
+    with pytest.raises(UnreadableExtract, match="1,017 columns, more than the 1,000 allowed"):
+        read_extract(path, STROKE)
+
+
+def test_duplicate_column_names_are_counted_not_quoted(tmp_path):
+    from pipelines.extract_reader import _header_names
+
+    names = [f"x{i % 499}" for i in range(998)] + ["cpr", "CPR "]
+    with pytest.raises(UnreadableExtract) as error:
+        _header_names(tmp_path / "stroke_2024-12-31.csv", names, STROKE)
+    assert str(error.value).endswith("appear more than once in the header: 500 duplicate(s) "
+                                     "(among them cpr)")
+
+
+def test_extra_column_names_shaped_like_a_cpr_number_are_hidden(tmp_path):
+    path = tmp_path / "stroke_2024-12-31.csv"
+    path.write_text(";".join(STROKE.names + ["x1705500123y"]) + "\n")
+    assert read_extract(path, STROKE).extra_columns == ["x<cpr hidden>y"]
+
+
+def test_a_file_too_large_for_the_memory_limit_is_refused_whole_but_read_in_batches(
+        tmp_path, monkeypatch):
+    from pipelines.extract_reader import WHOLE_FILE_MEMORY_FACTOR, iter_extract_batches
+
+    path = write_extract(tmp_path, "stroke", "2024-12-31",
+                         [stroke_row(record_id=f"S{i}") for i in range(50)])
+    limit_gib = path.stat().st_size * WHOLE_FILE_MEMORY_FACTOR / 2 / 2**30
+    monkeypatch.setenv("KVALITET_MEMORY_LIMIT_GB", f"{limit_gib:.12f}")
+    with pytest.raises(UnreadableExtract, match="too large to read whole.*KVALITET_MEMORY_LIMIT_GB"):
+        read_extract(path, STROKE)
+    batches = list(iter_extract_batches(path, STROKE, batch_bytes=1000))
+    assert len(batches) > 1 and sum(b.rows_read for b in batches) == 50
+    assert pl.concat([b.rows for b in batches])["record_id"].to_list() == [
+        f"S{i}" for i in range(50)]
+
+
+@pytest.mark.parametrize("setting, expected", [("", 8 * 2**30), ("0.5", 2**29), (" 16 ", 2**34)])
+def test_memory_limit_setting(monkeypatch, setting, expected):
+    from pipelines.extract_reader import MAX_BATCH_BYTES, default_batch_bytes
+    from pipelines.settings import memory_limit_bytes
+
+    monkeypatch.setenv("KVALITET_MEMORY_LIMIT_GB", setting)
+    assert memory_limit_bytes() == expected
+    assert default_batch_bytes() == min(MAX_BATCH_BYTES, expected // 16)
+
+
+@pytest.mark.parametrize("setting", ["eight", "0", "-1", "nan", "inf"])
+def test_a_memory_limit_that_is_not_a_positive_number_is_refused(monkeypatch, setting):
+    from pipelines.settings import memory_limit_bytes
+
+    monkeypatch.setenv("KVALITET_MEMORY_LIMIT_GB", setting)
+    with pytest.raises(ValueError, match="KVALITET_MEMORY_LIMIT_GB must be a positive number"):
+        memory_limit_bytes()
+
+
+def test_an_encoding_that_is_not_ascii_compatible_is_refused(tmp_path):
+    path = tmp_path / "stroke_2024-12-31.csv"
+    path.write_bytes(";".join(STROKE.names).encode("utf-16"))
+    with pytest.raises(UnreadableExtract, match="utf-16 is not supported"):
+        read_extract(path, STROKE, FileFormat(encoding="utf-16"))
+
+
+def test_a_header_with_quoted_names_is_read(tmp_path):
+    path = tmp_path / "stroke_2024-12-31.csv"
+    header = ";".join(f'"{n}"' for n in STROKE.names)
+    row = ";".join(f'"{v}"' for v in ["S1", "c", "M", "101"] + [""] * 13)
+    path.write_text(header + "\r\n" + row + "\r\n")
+    extract = read_extract(path, STROKE)
+    assert extract.delimiter == ";"
+    assert extract.rows.select("record_id", "sex", "municipality_code", "death_date").row(0) == (
+        "S1", "M", "101", None)

@@ -44,14 +44,14 @@ def values(i: int, danish: bool) -> dict[str, str | None]:
     return {c: row.get(c) for c in STROKE.names}
 
 
-def rendered(row: dict[str, str | None], delimiter: str) -> list[str]:
+def rendered(row: dict[str, str | None]) -> list[str]:
     return ["" if row[c] is None else row[c] for c in STROKE.names]
 
 
 # What a line of each kind looks like, and whether the reader hands it on (with which values).
 def make_line(kind: str, i: int, danish: bool, delimiter: str) -> tuple[str, dict | None]:
     row = values(i, danish)
-    fields = rendered(row, delimiter)
+    fields = rendered(row)
     at = STROKE.names.index("diagnosis")
     if kind == "good":
         return delimiter.join(fields), row
@@ -162,7 +162,7 @@ FUZZ = ['"', '""', ";", ",", "\r", "\n", "\r\n", " ", "\t", "æ"]
 def test_random_quotes_delimiters_and_line_ends_lose_no_row(
         tmp_path_factory, layout, count, inserts, ends, batch_fraction):
     delimiter = layout["delimiter"]
-    lines = [delimiter.join(rendered(values(i, i % 3 == 0), delimiter)) for i in range(count)]
+    lines = [delimiter.join(rendered(values(i, i % 3 == 0))) for i in range(count)]
     touched = set()
     for position, text in inserts:
         if not lines:
@@ -190,6 +190,50 @@ def test_random_quotes_delimiters_and_line_ends_lose_no_row(
         found = whole.rows.filter(pl.col("record_id") == expected["record_id"])
         assert found.height == 1, i
         assert found.drop("__row_number").row(0) == tuple(expected.values()), i
+
+
+field_text = st.text(alphabet=["a", "Z", "æ", " ", ";", ",", '"'], max_size=6)
+
+
+@st.composite
+def csv_field(draw, delimiter: str) -> str:
+    """A field as a file might hold it: raw, or quoted with its quotes doubled."""
+    text = draw(field_text)
+    if draw(st.booleans()):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), delimiter=st.sampled_from([";", ","]), count=st.integers(1, 12))
+def test_a_line_reads_as_pythons_csv_module_reads_it_alone_or_is_unparseable(
+        tmp_path_factory, data, delimiter, count):
+    """Differential: the csv module (strict) on the line by itself is the reference."""
+    import csv
+
+    width = len(STROKE.names)
+    lines = []
+    for _ in range(count):
+        fields = data.draw(st.lists(csv_field(delimiter), min_size=width - 1, max_size=width + 1))
+        lines.append(delimiter.join(fields))
+    path = tmp_path_factory.mktemp("csv") / "stroke_2024-12-31.csv"
+    path.write_text(delimiter.join(STROKE.names) + "\n" + "\n".join(lines) + "\n")
+    extract = read_extract(path, STROKE)
+
+    rows = [line for line in lines if line.strip(" ")]
+    assert extract.rows_read == len(rows)
+    handed = {r[0]: r[1:] for r in extract.rows.iter_rows()}
+    unparseable = set(extract.unparseable["row_number"])
+    for number, line in enumerate(rows, start=1):
+        try:
+            record = next(csv.reader([line], delimiter=delimiter, strict=True))
+        except csv.Error:
+            record = None
+        if record is None or len(record) != width:
+            assert number in unparseable, number
+        else:
+            assert handed[number] == tuple(v.strip(" ") or None for v in record), number
 
 
 @settings(max_examples=12, deadline=None,
@@ -247,7 +291,7 @@ def test_a_stray_quote_quarantines_its_own_line_and_nothing_else(input_dir, tmp_
 def test_a_quoted_field_far_longer_than_the_csv_module_allows_is_no_crash(tmp_path):
     """Lines up to the line limit read (the csv module alone stops at 128 KiB)."""
     header = ";".join(STROKE.names)
-    row = rendered(values(1, False), ";")
+    row = rendered(values(1, False))
     row[0] = '"' + "x;" * 100_000 + '"'
     path = tmp_path / "stroke_2024-12-31.csv"
     path.write_text(header + "\n" + ";".join(row) + "\n" + '"' + "y" * 300_000 + "\n")
@@ -259,7 +303,7 @@ def test_a_quoted_field_far_longer_than_the_csv_module_allows_is_no_crash(tmp_pa
 @pytest.mark.parametrize("batch_bytes", [None, 4096])
 def test_a_line_longer_than_the_limit_is_one_unparseable_row(tmp_path, batch_bytes):
     header = ";".join(STROKE.names)
-    good = [";".join(rendered(values(i, False), ";")) for i in range(3)]
+    good = [";".join(rendered(values(i, False))) for i in range(3)]
     path = tmp_path / "stroke_2024-12-31.csv"
     path.write_text(header + "\r\n" + good[0] + "\r\n" + "z" * (3 << 20) + "\r\n"
                     + good[1] + "\r\n" + "\r\n".join([good[2]]), newline="")
@@ -300,9 +344,26 @@ def test_messages_and_reports_never_quote_the_file(tmp_path, content):
 
 
 def test_a_cr_only_file_reads_every_row(tmp_path):
-    rows = [";".join(rendered(values(i, True), ";")) for i in range(5)]
+    rows = [";".join(rendered(values(i, True))) for i in range(5)]
     path = tmp_path / "stroke_2024-12-31.csv"
     path.write_bytes(("\r".join([";".join(STROKE.names), *rows]) + "\r").encode("cp1252"))
     extract = read_extract(path, STROKE)
     assert (extract.rows_read, extract.unparseable.height) == (5, 0)
     assert extract.rows["record_id"].to_list() == [f"R{i}æØå" for i in range(5)]
+
+
+def test_when_the_native_reader_disagrees_the_lines_are_split_by_hand(tmp_path, monkeypatch):
+    """The fallback used if Polars' reader ever saw more or fewer records than lines."""
+    import pipelines.extract_reader as reader
+
+    kinds = ["good", "quoted_delimiter", "literal_quote", "unclosed_quote", "good",
+             "extra_field", "text_after_quote", "missing_field", "good"]
+    lines = [make_line(kind, i, i % 2 == 0, ";")[0] for i, kind in enumerate(kinds)]
+    path = tmp_path / "stroke_2024-12-31.csv"
+    path.write_text(";".join(STROKE.names) + "\n" + "\n\n".join(lines) + "\n")
+    expected = read_extract(path, STROKE)
+    assert (expected.rows.height, expected.unparseable.height) == (5, 4)
+    monkeypatch.setattr(reader, "_native", lambda *args, **kwargs: None)
+    by_hand = read_extract(path, STROKE)
+    assert by_hand.rows.equals(expected.rows)
+    assert by_hand.unparseable.equals(expected.unparseable)
