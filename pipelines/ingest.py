@@ -8,6 +8,7 @@ A file whose content hash is already loaded is skipped, so re-ingest is a no-op.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from pipelines import cpr as cpr_rules
 from pipelines import settings, warehouse
 from pipelines.privacy import mask, masked_frame, one_line
 from pipelines.warehouse import scalar
-from pipelines.extract_reader import ROW_NUMBER, FileFormat, content_hash, read_extract
+from pipelines.extract_reader import ROW_NUMBER, FileFormat, content_hash, iter_extract_batches
 from pipelines.pseudonym import pseudonymise
 from pipelines.reference import Reference, load_reference, store_reference
 from pipelines.sources import SOURCES, BadInputLayout, UnreadableExtract, extract_date_of
@@ -159,35 +160,46 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
         outcome.status = "already_loaded"
         return
     schema = EXTRACT_SCHEMAS[source]
-    extract = read_extract(path, schema, told, digest)
-    checked = validate(extract, schema, reference.context(extract.extract_date))
-    outcome.rows_read = extract.rows_read
-    outcome.rows_quarantined = checked.rows_quarantined
-    outcome.rows_loaded = checked.valid.height
-    outcome.rules = dict(checked.quarantine.group_by("rule").len().sort("rule").iter_rows())
-    outcome.extra_columns = [mask(c) for c in extract.extra_columns]
-    outcome.absent_columns = extract.absent_optional_columns
-    if outcome.rows_read != outcome.rows_loaded + outcome.rows_quarantined:
-        raise RuntimeError(f"rows do not add up: {outcome.rows_read} read, {outcome.rows_loaded}"
-                           f" loaded, {outcome.rows_quarantined} quarantined")
-
+    context = reference.context(extract_date)
+    batches = iter_extract_batches(path, schema, told, digest)
+    first = next(batches)  # decides whether the file can be read at all, before any write
+    outcome.extra_columns = first.extra_columns
+    outcome.absent_columns = first.absent_optional_columns
+    rules: dict[str, int] = {}
+    seen_ids = pl.Series("record_id", [], pl.String)
     con.execute("BEGIN TRANSACTION")
     try:
         file_id = scalar(con, "SELECT nextval('extract_file_ids')")
-        rows = warehouse_rows(checked.valid, source, key, file_id, extract.extract_date)  # noqa: F841
-        rejected = masked_frame(checked.quarantine).with_columns(  # noqa: F841
-            pl.lit(file_id).alias("file_id"), pl.lit(source).alias("source"),
-            pl.lit(outcome.file_name).alias("file_name"))
-        con.execute(f"INSERT INTO {source}_history BY NAME SELECT * FROM rows")
-        con.execute("INSERT INTO quarantine BY NAME SELECT * FROM rejected")
+        for extract in itertools.chain([first], batches):
+            checked = validate(extract, schema, context)
+            if "record_id" in schema.names:  # the first row of an id wins across batches too
+                checked, seen_ids = _earlier_batch_duplicates(extract, checked, seen_ids)
+            quarantined = extract.rows_read - checked.valid.height
+            outcome.rows_read += extract.rows_read
+            outcome.rows_loaded += checked.valid.height
+            outcome.rows_quarantined += quarantined
+            for rule, count in checked.quarantine.group_by("rule").len().iter_rows():
+                rules[rule] = rules.get(rule, 0) + count
+            rows = warehouse_rows(checked.valid, source, key, file_id, extract_date)  # noqa: F841
+            rejected = masked_frame(checked.quarantine).with_columns(  # noqa: F841
+                pl.lit(file_id).alias("file_id"), pl.lit(source).alias("source"),
+                pl.lit(outcome.file_name).alias("file_name"))
+            con.execute(f"INSERT INTO {source}_history BY NAME SELECT * FROM rows")
+            con.execute("INSERT INTO quarantine BY NAME SELECT * FROM rejected")
+            del rows, rejected, checked
+        outcome.rules = dict(sorted(rules.items()))
+        if outcome.rows_read != outcome.rows_loaded + outcome.rows_quarantined:
+            raise RuntimeError(f"rows do not add up: {outcome.rows_read} read, "
+                               f"{outcome.rows_loaded} loaded, {outcome.rows_quarantined} "
+                               "quarantined")
         con.execute(
             "INSERT INTO extract_files (file_id, source, file_name, extract_date, content_hash, "
             "encoding, delimiter, rows_read, rows_loaded, rows_quarantined, extra_columns, "
             "absent_columns, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "now()::TIMESTAMP)",
-            [file_id, source, outcome.file_name, extract.extract_date, extract.content_hash,
-             extract.encoding, extract.delimiter, outcome.rows_read, outcome.rows_loaded,
-             outcome.rows_quarantined, outcome.extra_columns, extract.absent_optional_columns],
+            [file_id, source, outcome.file_name, extract_date, digest, first.encoding,
+             first.delimiter, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,
+             outcome.extra_columns, outcome.absent_columns],
         )
         con.execute("COMMIT")
     except BaseException:
@@ -199,6 +211,29 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
     outcome.status = "loaded"
     log.info("%s/%s: %d rows read, %d loaded, %d quarantined", source, outcome.file_name,
              outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined)
+
+
+def _earlier_batch_duplicates(extract, checked, seen: pl.Series):
+    """Rows of this batch whose record_id an earlier batch of the same file already had are
+    quarantined as ``duplicate_record_id`` (within a batch, validation found them)."""
+    from pipelines.validation import QUARANTINE_COLUMNS, ValidatedExtract
+
+    ids = extract.rows["record_id"]
+    again = extract.rows.filter(pl.col("record_id").is_in(seen.implode()))
+    seen = pl.concat([seen, ids.drop_nulls().unique()]).unique()
+    if again.is_empty():
+        return checked, seen
+    context = [c for c in ("hospital_code", "municipality_code") if c in extract.rows.columns]
+    extra = again.select(
+        pl.col(ROW_NUMBER).alias("row_number"), pl.lit("record_id").alias("column_name"),
+        pl.lit("duplicate_record_id").alias("rule"), pl.col("record_id").alias("value"),
+        pl.col("record_id"), *context)
+    quarantine = pl.concat([checked.quarantine, extra], how="diagonal_relaxed").select(
+        [pl.col(c).cast(t) if c in extra.columns or c in checked.quarantine.columns
+         else pl.lit(None, t).alias(c) for c, t in QUARANTINE_COLUMNS.items()])
+    valid = checked.valid.filter(~pl.col(ROW_NUMBER).is_in(again[ROW_NUMBER].implode()))
+    return ValidatedExtract(valid=valid, quarantine=quarantine,
+                            rows_quarantined=extract.rows_read - valid.height), seen
 
 
 def told_formats(input_dir: Path) -> dict[str, FileFormat]:
