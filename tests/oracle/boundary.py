@@ -88,7 +88,7 @@ class FileFormat:
     zone: str | None = None  # parquet datetimes written zone-aware in this zone
 
 
-@dataclass
+@dataclass(repr=False)
 class Builder:
     root: Path
     patients: Patients = field(default_factory=Patients)
@@ -99,6 +99,9 @@ class Builder:
     cells: dict = field(default_factory=dict)  # (indicator, period, level, unit) -> (num, den)
     rules: dict = field(default_factory=dict)  # (source, record_id) -> the rules it breaks
     counter: int = 0
+
+    def __repr__(self) -> str:  # rows hold CPR numbers: never show them
+        return f"Builder({self.root}, {sum(len(r) for r in self.rows.values())} rows)"
 
     def add(self, source: str, extract: dt.date, row: dict | str) -> None:
         self.rows.setdefault((source, extract), []).append(row)

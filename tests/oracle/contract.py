@@ -129,6 +129,18 @@ def parse_date(text: str) -> dt.date | None:
         return None
 
 
+@dataclass(frozen=True, repr=False)
+class Person:
+    """The patient behind a valid CPR number: the normalised number (the patient key, kept
+    in memory only) and the birth date. Its repr never shows either."""
+
+    key: str
+    born: dt.date
+
+    def __repr__(self) -> str:
+        return "Person(<cpr hidden>)"
+
+
 @dataclass
 class Reference:
     regions: dict[str, str]  # code -> name
@@ -177,7 +189,7 @@ def _typed(col: Column, text: str, ref: Reference):
         born = birth_date(text)
         if born is None:
             return None, "valid_cpr"
-        return {"patient": text.replace("-", ""), "born": born}, None
+        return Person(text.replace("-", ""), born), None
     if kind == "sex":
         return (text.upper(), None) if text.upper() in ("M", "F") else (None, "domain")
     if kind == "answer":

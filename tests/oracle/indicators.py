@@ -44,7 +44,7 @@ def followed(anchor, days: int, cutoff: dt.date) -> bool:
 
 
 def age(record: dict, on) -> int:
-    return age_on(record["cpr"]["born"], _day(on))
+    return age_on(record["cpr"].born, _day(on))
 
 
 # Each indicator: (registry, period column, levels kind, function record -> None or
@@ -319,15 +319,15 @@ def _completeness(loaded: Loaded, cutoff: dt.date, tally: Tally) -> None:
                                                 ("COMPL_HIP", "hipfracture", HIP, 65)):
         registered = defaultdict(set)
         for r in loaded.current.get(registry, {}).values():
-            registered[(r["cpr"]["patient"], r["hospital_code"])].add(r["admission_at"].date())
+            registered[(r["cpr"].key, r["hospital_code"])].add(r["admission_at"].date())
         contacts = {}
         for c in loaded.lpr:
             day = c["admission_at"].date()
             if not c["action_diagnosis"].startswith(codes) or day > cutoff:
                 continue
-            if age_on(c["cpr"]["born"], day) < min_age:
+            if age_on(c["cpr"].born, day) < min_age:
                 continue
-            contacts[(c["cpr"]["patient"], c["hospital_code"], day)] = c
+            contacts[(c["cpr"].key, c["hospital_code"], day)] = c
         for (patient, hospital, day), c in contacts.items():
             dates = registered.get((patient, hospital), ())
             met = any(abs((d - day).days) <= 1 for d in dates)

@@ -28,7 +28,7 @@ class FileCount:
     failed: str | None = None
 
 
-@dataclass
+@dataclass(repr=False)
 class Loaded:
     reference: Reference
     current: dict[str, dict[str, dict]]  # source -> record_id -> record
@@ -37,6 +37,10 @@ class Loaded:
     # (source, file name, row number, record_id or None, rules broken) of every quarantined row
     quarantined: list[tuple[str, str, int, str | None, list[str]]] = field(default_factory=list)
     latest_extract: dt.date | None = None
+
+    def __repr__(self) -> str:  # records hold CPR numbers: never show them
+        counts = {source: len(records) for source, records in self.current.items()}
+        return f"Loaded({counts}, lpr={len(self.lpr)}, latest_extract={self.latest_extract})"
 
 
 def _reference_table(path: Path, columns: list[str]) -> list[dict[str, str]]:
