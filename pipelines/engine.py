@@ -407,7 +407,7 @@ def denominator_records(con, definitions: list[Definition], cutoff: dt.date, mon
 class Computation:
     results: pl.DataFrame  # the output contract
     model_fits: list[ModelFit]
-    cutoff: dt.date
+    cutoff: dt.date | None  # None: nothing delivered, nothing computed
 
 
 def compute(con, definitions: list[Definition], cutoff: dt.date | None = None,
@@ -418,7 +418,11 @@ def compute(con, definitions: list[Definition], cutoff: dt.date | None = None,
 
 def compute_all(con, definitions: list[Definition], cutoff: dt.date | None = None,
                 ci: Method = "wilson") -> Computation:
-    """indicator_results and the risk models behind them."""
+    """indicator_results and the risk models behind them; none when no extract is delivered
+    (every file failed or was retracted: the run reports those failures)."""
+    if cutoff is None and scalar(con, "SELECT count(*) FROM delivered_files") == 0:
+        log.warning("no delivered extract in the warehouse: no indicator results")
+        return Computation(pl.DataFrame(schema=RESULT_SCHEMA), [], None)
     cutoff = cutoff or data_cutoff(con)
     tables = load_tables(con, columns_used(definitions))
     grains, values, fits = [], [], []

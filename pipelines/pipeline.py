@@ -137,7 +137,7 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
                              tuple(sorted(failed_registries)),
                              refresh=_results_table_empty(warehouse_path))
     timings["compute_indicators"] = round(time.perf_counter() - t, 3)
-    effective_cutoff = dt.date.fromisoformat(computed["cutoff"])
+    effective_cutoff = dt.date.fromisoformat(computed["cutoff"]) if computed["cutoff"] else None
 
     reports = {}
     report_key = manifest.fingerprint({"results": content_hash(results_file), "content": content,

@@ -91,7 +91,7 @@ def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | Non
                              computation.cutoff)
     log.info("%d indicator result rows -> %s", computation.results.height, path)
     return {"results": str(path), "rows": computation.results.height,
-            "cutoff": computation.cutoff.isoformat(),
+            "cutoff": computation.cutoff.isoformat() if computation.cutoff else None,
             "models": [{"indicator_id": f.indicator_id, "year": f.year, "n": f.n,
                         "c_statistic": round(f.c_statistic, 4)} for f in computation.model_fits]}
 

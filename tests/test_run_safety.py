@@ -360,3 +360,13 @@ def test_a_formats_file_that_cannot_be_followed_stops_the_run(input_dir, tmp_pat
     outcome = run("run", "--input", input_dir, "--output", tmp_path / "out")
     assert outcome.exit_code == 1 and "formats.yaml" in outcome.output
     assert not (tmp_path / "out" / "kvalitet.duckdb").exists()
+
+
+def test_a_run_whose_only_file_fails_completes_with_failures(input_dir, tmp_path):
+    path = write_extract(input_dir, "stroke", "2024-06-30", [stroke_row()])
+    path.write_bytes(b"\x00\x01 not a csv")
+    output = tmp_path / "out"
+    outcome = run("run", "--input", input_dir, "--output", output)
+    assert outcome.exit_code == 3, outcome.output
+    assert "stroke_2024-06-30.csv" in outcome.output and "Traceback" not in outcome.output
+    assert results(output).is_empty()
