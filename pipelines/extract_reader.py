@@ -376,7 +376,7 @@ def _line_chunks(handle, batch_bytes: int) -> Iterator[bytes]:
     by the batch whatever the file holds."""
     carry = b""
     while True:
-        block = handle.read(batch_bytes)
+        block = handle.read(max(batch_bytes, len(carry)))  # a long line: read on in doubling steps
         if not block:
             if carry:
                 yield carry
@@ -388,7 +388,7 @@ def _line_chunks(handle, batch_bytes: int) -> Iterator[bytes]:
             carry = buf[cut + 1:]
         else:
             carry = buf
-        if len(carry) > MAX_LINE_BYTES:
+        if len(carry) > MAX_LINE_BYTES + 1:  # (+1: it may end in the CR of a CRLF)
             yield b"?" * (MAX_LINE_BYTES + 1) + b"\n"
             carry = _skip_line(handle, carry, batch_bytes)
 
