@@ -160,11 +160,10 @@ def main() -> None:
         path = work / "stroke_2025-12-31.csv"
         written = write_csv(path, args.size_mb)
         size = path.stat().st_size
+        duckdb_limit = (f"; DuckDB memory_limit {args.duckdb_memory_gb} GB"
+                        if args.duckdb_memory_gb else "")
         print(f"file: {size / 1e6:,.0f} MB, {written:,} rows; batches of {batch_bytes / 2**20:g} "
-              f"MiB; stage {args.stage}"
-              f"{'; DuckDB memory_limit ' + args.duckdb_memory_gb + ' GB' if args.duckdb_memory_gb else ''}"
-              f"; medians of "
-              f"{args.repeats} fresh processes")
+              f"MiB; stage {args.stage}{duckdb_limit}; medians of {args.repeats} fresh processes")
         for mode in ("whole", "batches"):
             if args.only and mode != args.only:
                 continue

@@ -658,8 +658,9 @@ def _parquet_parts(path: Path, schema: ExtractSchema, batch_bytes: int
     for name, original in wanted.items():
         kind = arrow_schema.field(original).type
         if not _usable(kind):
-            raise UnreadableExtract(path, f"column {name} has the Parquet type {kind}, which has "
-                                    "no contract text (use text, numbers, dates or timestamps)")
+            raise UnreadableExtract(path, f"column {name} has the Parquet type "
+                                    f"{_masked(str(kind))}, which has no contract text (use "
+                                    "text, numbers, dates or timestamps)")
     yield _Header(names)
 
     total = parquet.metadata.num_rows

@@ -261,7 +261,8 @@ def test_a_file_too_large_for_the_memory_limit_is_refused_whole_but_read_in_batc
                          [stroke_row(record_id=f"S{i}") for i in range(50)])
     limit_gib = path.stat().st_size * WHOLE_FILE_MEMORY_FACTOR / 2 / 2**30
     monkeypatch.setenv("KVALITET_MEMORY_LIMIT_GB", f"{limit_gib:.12f}")
-    with pytest.raises(UnreadableExtract, match="too large to read whole.*KVALITET_MEMORY_LIMIT_GB"):
+    with pytest.raises(UnreadableExtract,
+                       match="too large to read whole.*KVALITET_MEMORY_LIMIT_GB"):
         read_extract(path, STROKE)
     batches = list(iter_extract_batches(path, STROKE, batch_bytes=1000))
     assert len(batches) > 1 and sum(b.rows_read for b in batches) == 50
