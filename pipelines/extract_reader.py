@@ -43,14 +43,15 @@ LOCAL_ZONE = "Europe/Copenhagen"
 MAX_HEADER_BYTES = 64 * 1024  # a longer header line fails the file
 MAX_COLUMNS = 1_000  # so does a header with more columns
 MAX_LINE_BYTES = 1024 * 1024  # a longer data line is an unparseable row
-# Peak memory of reading a whole CSV file, as a multiple of its size (measured by
-# benchmarks/reader_memory.py: 4.2x including the interpreter and libraries at 1 GB; kept
-# with a margin). read_extract refuses a file whose estimate exceeds the memory limit.
-WHOLE_FILE_MEMORY_FACTOR = 6
-# One batch costs about this multiple of its bytes on its way through read, validation and
-# insert; batches larger than MAX_BATCH_BYTES are no faster.
-BATCH_MEMORY_FACTOR = 16
-MAX_BATCH_BYTES = 64 * 1024 * 1024
+# Memory above the interpreter's, as a multiple of the file (benchmarks/reader_memory.py, a
+# 327 MB stroke extract): reading it whole 3.8x; reading, validating and loading it whole 7.0x;
+# per batch, through the same steps, 16x the batch's bytes. read_extract refuses a file whose
+# whole-file estimate exceeds the memory limit; batches get a share of the limit after an
+# allowance for the interpreter, the libraries and DuckDB.
+WHOLE_FILE_MEMORY_FACTOR = 8
+BATCH_MEMORY_FACTOR = 20
+BATCH_ALLOWANCE_BYTES = 1 << 30
+MAX_BATCH_BYTES = 64 * 1024 * 1024  # larger batches are no faster
 _BLOCK = 16 * 1024 * 1024  # read size when scanning a file that is not held in memory
 _HIDDEN = "<cpr hidden>"
 
@@ -116,9 +117,10 @@ def content_hash(path: Path) -> str:
 
 def default_batch_bytes(limit: int | None = None) -> int:
     """File bytes per batch: a share of the memory limit that a batch's way through read,
-    validation and insert fits in, and no more than MAX_BATCH_BYTES."""
+    validation and insert fits in; between 1 MiB and MAX_BATCH_BYTES."""
     limit = memory_limit_bytes() if limit is None else limit
-    return max(1 << 20, min(MAX_BATCH_BYTES, limit // BATCH_MEMORY_FACTOR))
+    share = (limit - BATCH_ALLOWANCE_BYTES) // BATCH_MEMORY_FACTOR
+    return max(1 << 20, min(MAX_BATCH_BYTES, share))
 
 
 def read_extract(path: Path, schema: ExtractSchema, told: FileFormat = FileFormat(),
@@ -369,7 +371,7 @@ def _line_chunks(handle, batch_bytes: int) -> Iterator[bytes]:
     by the batch whatever the file holds."""
     carry = b""
     while True:
-        block = handle.read(batch_bytes)
+        block = handle.read(max(batch_bytes, len(carry)))  # a long line: read on in doubling steps
         if not block:
             if carry:
                 yield carry
@@ -381,7 +383,7 @@ def _line_chunks(handle, batch_bytes: int) -> Iterator[bytes]:
             carry = buf[cut + 1:]
         else:
             carry = buf
-        if len(carry) > MAX_LINE_BYTES:
+        if len(carry) > MAX_LINE_BYTES + 1:  # (+1: it may end in the CR of a CRLF)
             yield b"?" * (MAX_LINE_BYTES + 1) + b"\n"
             carry = _skip_line(handle, carry, batch_bytes)
 
@@ -651,8 +653,9 @@ def _parquet_parts(path: Path, schema: ExtractSchema, batch_bytes: int
     for name, original in wanted.items():
         kind = arrow_schema.field(original).type
         if not _usable(kind):
-            raise UnreadableExtract(path, f"column {name} has the Parquet type {kind}, which has "
-                                    "no contract text (use text, numbers, dates or timestamps)")
+            raise UnreadableExtract(path, f"column {name} has the Parquet type "
+                                    f"{_masked(str(kind))}, which has no contract text (use "
+                                    "text, numbers, dates or timestamps)")
     yield _Header(names)
 
     total = parquet.metadata.num_rows

@@ -261,7 +261,8 @@ def test_a_file_too_large_for_the_memory_limit_is_refused_whole_but_read_in_batc
                          [stroke_row(record_id=f"S{i}") for i in range(50)])
     limit_gib = path.stat().st_size * WHOLE_FILE_MEMORY_FACTOR / 2 / 2**30
     monkeypatch.setenv("KVALITET_MEMORY_LIMIT_GB", f"{limit_gib:.12f}")
-    with pytest.raises(UnreadableExtract, match="too large to read whole.*KVALITET_MEMORY_LIMIT_GB"):
+    with pytest.raises(UnreadableExtract,
+                       match="too large to read whole.*KVALITET_MEMORY_LIMIT_GB"):
         read_extract(path, STROKE)
     batches = list(iter_extract_batches(path, STROKE, batch_bytes=1000))
     assert len(batches) > 1 and sum(b.rows_read for b in batches) == 50
@@ -269,14 +270,25 @@ def test_a_file_too_large_for_the_memory_limit_is_refused_whole_but_read_in_batc
         f"S{i}" for i in range(50)]
 
 
-@pytest.mark.parametrize("setting, expected", [("", 8 * 2**30), ("0.5", 2**29), (" 16 ", 2**34)])
+@pytest.mark.parametrize("setting, expected", [("", 8 * 2**30), ("0.5", 2**29), (" 16 ", 2**34),
+                                               ("1.5", 3 * 2**29)])
 def test_memory_limit_setting(monkeypatch, setting, expected):
-    from pipelines.extract_reader import MAX_BATCH_BYTES, default_batch_bytes
     from pipelines.settings import memory_limit_bytes
 
     monkeypatch.setenv("KVALITET_MEMORY_LIMIT_GB", setting)
     assert memory_limit_bytes() == expected
-    assert default_batch_bytes() == min(MAX_BATCH_BYTES, expected // 16)
+
+
+def test_batches_fit_the_memory_limit_and_grow_with_it():
+    from pipelines.extract_reader import (BATCH_ALLOWANCE_BYTES, BATCH_MEMORY_FACTOR,
+                                          MAX_BATCH_BYTES, default_batch_bytes)
+
+    limits = [2**28, 2**30, 1.2 * 2**30, 1.5 * 2**30, 2 * 2**30, 8 * 2**30, 64 * 2**30]
+    sizes = [default_batch_bytes(int(limit)) for limit in limits]
+    assert sizes == sorted(sizes) and sizes[0] == 1 << 20 and sizes[-1] == MAX_BATCH_BYTES
+    for limit, size in zip(limits, sizes):
+        if size > 1 << 20:  # the floor aside, a batch's way through ingest stays in the limit
+            assert BATCH_ALLOWANCE_BYTES + BATCH_MEMORY_FACTOR * size <= limit
 
 
 @pytest.mark.parametrize("setting", ["eight", "0", "-1", "nan", "inf"])

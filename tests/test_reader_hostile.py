@@ -367,3 +367,22 @@ def test_when_the_native_reader_disagrees_the_lines_are_split_by_hand(tmp_path, 
     by_hand = read_extract(path, STROKE)
     assert by_hand.rows.equals(expected.rows)
     assert by_hand.unparseable.equals(expected.unparseable)
+
+
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lengths=st.lists(st.sampled_from([0, 2**20 - 1, 2**20, 2**20 + 1, 2**21 + 7]),
+                        min_size=1, max_size=3),
+       end=st.sampled_from(LINE_ENDS), batch_bytes=st.integers(1024, 3 * 2**20))
+def test_long_lines_in_batches_are_the_file_read_whole(tmp_path_factory, lengths, end,
+                                                       batch_bytes):
+    """Lines around the 1 MiB limit, wherever a batch boundary falls: the same rows."""
+    good = ";".join(rendered(values(0, False)))
+    lines = [good[:1] + "x" * max(0, n - len(good)) + good[1:] if n else good for n in lengths]
+    path = tmp_path_factory.mktemp("long") / "stroke_2024-12-31.csv"
+    path.write_text(";".join(STROKE.names) + end + end.join(lines + [good]) + end, newline="")
+    whole, (rows, unparseable, read) = whole_and_batched(path, batch_bytes)
+    assert whole.rows_read == read == len(lines) + 1
+    assert whole.rows.equals(rows) and whole.unparseable.equals(unparseable)
+    too_long = [i + 1 for i, line in enumerate(lines) if len(line.encode()) > 2**20]
+    assert whole.unparseable["row_number"].to_list() == too_long
