@@ -53,7 +53,6 @@ BATCH_MEMORY_FACTOR = 20
 BATCH_ALLOWANCE_BYTES = 1 << 30
 MAX_BATCH_BYTES = 64 * 1024 * 1024  # larger batches are no faster
 _BLOCK = 16 * 1024 * 1024  # read size when scanning a file that is not held in memory
-_HIDDEN = "<cpr hidden>"
 
 # A quoted field may be up to a line long (the csv module's default limit is 128 KiB).
 csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 1))
@@ -654,7 +653,7 @@ def _parquet_parts(path: Path, schema: ExtractSchema, batch_bytes: int
         kind = arrow_schema.field(original).type
         if not _usable(kind):
             raise UnreadableExtract(path, f"column {name} has the Parquet type "
-                                    f"{_masked(str(kind))}, which has no contract text (use "
+                                    f"{mask(str(kind))}, which has no contract text (use "
                                     "text, numbers, dates or timestamps)")
     yield _Header(names)
 

@@ -274,6 +274,8 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
     outcomes = []
     today = settings.today()
     with warehouse.connect(warehouse_path) as con:
+        # A file's uncommitted rows would otherwise grow with the file inside DuckDB.
+        con.execute(f"SET memory_limit = '{settings.memory_limit_bytes() // 4 // 2**20}MB'")
         con.execute("BEGIN TRANSACTION")
         warehouse.claim_key(con, key, warehouse_path)
         store_reference(con, reference)
