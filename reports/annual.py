@@ -1,7 +1,10 @@
 """The annual report: one self-contained HTML page per registry, and its tables.
 
-Everything published here passes the small-number rule. Each chart's data
-is written beside it as Parquet so any point can be checked.
+Everything published here passes the small-number rule and complementary
+suppression (reports/suppression.py), applied once to the report year and the
+two before it, so the page, its tables and every chart's data hide the same
+cells. Each chart's data is written beside it as Parquet so any point can be
+checked.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from reports import figures
 from reports.funnel import funnel_table
 from reports.labels import TEXT, count, number, percent
 from reports.run_chart import anhoej
-from reports.suppression import SmallNumberRule
+from reports.suppression import PRIMARY, Hierarchy, SmallNumberRule, as_text
 
 log = logging.getLogger("kvalitet.reports")
 
@@ -69,12 +72,12 @@ class ChartData:
 
 
 def _display(rows: pl.DataFrame, d: Definition, rule: SmallNumberRule, language: str) -> list[dict]:
-    """Table rows as text; suppressed cells show '<5'."""
+    """Table rows as text; hidden cells show '<5' (small) or '..' (complementary)."""
     t = TEXT[language]
-    hidden = rule.shown_as
     out = []
     for r in rows.iter_rows(named=True):
         small = r.get("suppressed")
+        hidden = rule.shown_as if r.get("suppression") == PRIMARY else rule.complementary_shown_as
         ci = (f"{percent(r['ci_low'], language)} – {percent(r['ci_high'], language)}"
               if r.get("ci_low") is not None else "–")
         out.append({
@@ -106,20 +109,22 @@ def _standard_text(d: Definition, language: str) -> str:
     return f"{sign} {percent(d.standard.value, language, 0)}"
 
 
-def _value(row: dict | None, d: Definition, language: str) -> str:
+def _value(row: dict | None, d: Definition, language: str, rule: SmallNumberRule) -> str:
     if row is None:
         return "–"
+    if row.get("suppressed"):
+        return rule.shown_as if row.get("suppression") == PRIMARY else rule.complementary_shown_as
     if d.type == "median":
         return number(row["median"], language)
     return percent(row["proportion"], language)
 
 
-def indicator_section(d: Definition, results: pl.DataFrame, year: int, rule: SmallNumberRule,
+def indicator_section(d: Definition, published: pl.DataFrame, year: int, rule: SmallNumberRule,
                       language: str, charts: ChartData) -> dict:
+    """``published``: results after suppression (see build)."""
     t = TEXT[language]
-    mine = results.filter(pl.col("indicator_id") == d.id)
-    this_year = rule.suppress(mine.filter(pl.col("period_type") == "year",
-                                          pl.col("period") == str(year)))
+    mine = published.filter(pl.col("indicator_id") == d.id)
+    this_year = mine.filter(pl.col("period_type") == "year", pl.col("period") == str(year))
     national = this_year.filter(pl.col("level") == "national").to_dicts()
     national = national[0] if national else None
     level = unit_level(d)
@@ -127,7 +132,7 @@ def indicator_section(d: Definition, results: pl.DataFrame, year: int, rule: Sma
     shown = units.filter(~pl.col("suppressed"))
     section = {
         "id": d.id, "title": d.title.da if language == "da" else d.title.en,
-        "standard": _standard_text(d, language), "national": _value(national, d, language),
+        "standard": _standard_text(d, language), "national": _value(national, d, language, rule),
         "national_ci": (f"{percent(national['ci_low'], language)} – "
                         f"{percent(national['ci_high'], language)}"
                         if national and national.get("ci_low") is not None else ""),
@@ -179,9 +184,9 @@ def run_chart_section(d: Definition, mine: pl.DataFrame, year: int, rule: SmallN
                       language: str, charts: ChartData) -> dict:
     """Monthly national and regional values over the report year and the two before it."""
     value = "median" if d.type == "median" else "proportion"
-    months = rule.suppress(mine.filter(
+    months = mine.filter(
         pl.col("period_type") == "month", pl.col("level").is_in(["national", "region"]),
-        pl.col("period").str.slice(0, 4).cast(pl.Int32).is_between(year - 2, year)))
+        pl.col("period").str.slice(0, 4).cast(pl.Int32).is_between(year - 2, year))
     months = months.filter(~pl.col("suppressed")).select(
         "level", "unit_code", "unit_name", "period", pl.col(value).alias("value"))
     signals, centres = [], {}
@@ -203,22 +208,22 @@ def run_chart_section(d: Definition, mine: pl.DataFrame, year: int, rule: SmallN
     return {"figure": figure, "signals": signals}
 
 
-def overview(definitions: list[Definition], results: pl.DataFrame, year: int,
+def overview(definitions: list[Definition], published: pl.DataFrame, year: int,
              rule: SmallNumberRule, language: str, sections: dict) -> list[dict]:
     rows = []
     for d in definitions:
         national = {}
         for y in (year, year - 1, year - 2):
-            found = results.filter(pl.col("indicator_id") == d.id, pl.col("level") == "national",
-                                   pl.col("period_type") == "year", pl.col("period") == str(y))
-            found = rule.suppress(found).to_dicts()
-            national[y] = found[0] if found and not found[0]["suppressed"] else None
+            found = published.filter(pl.col("indicator_id") == d.id,
+                                     pl.col("level") == "national",
+                                     pl.col("period_type") == "year", pl.col("period") == str(y))
+            national[y] = found.to_dicts()[0] if found.height else None
         rows.append({"id": d.id, "title": sections[d.id]["title"],
-                     "value": _value(national[year], d, language),
+                     "value": _value(national[year], d, language, rule),
                      "ci": sections[d.id]["national_ci"], "standard": sections[d.id]["standard"],
                      "units_meeting": sections[d.id]["units_meeting"],
-                     "previous": [_value(national[year - 1], d, language),
-                                  _value(national[year - 2], d, language)]})
+                     "previous": [_value(national[year - 1], d, language, rule),
+                                  _value(national[year - 2], d, language, rule)]})
     return rows
 
 
@@ -240,24 +245,32 @@ def validation_by_hospital(con, group: str) -> list[dict]:
     return [{"unit_code": u, "rows_loaded": a, "rows_quarantined": b} for u, a, b in rows]
 
 
-def write_tables(folder: Path, definitions: list[Definition], results: pl.DataFrame, year: int,
+def write_tables(folder: Path, definitions: list[Definition], published: pl.DataFrame, year: int,
                  rule: SmallNumberRule) -> pl.DataFrame:
-    """The published tables of the year: Parquet, CSV and an Excel sheet per indicator."""
+    """The published tables of the year: Parquet (hidden numbers null, ``suppression``
+    saying why), CSV and an Excel sheet per indicator (hidden numbers as '<5' or '..')."""
     ids = [d.id for d in definitions]
-    published = rule.suppress(results.filter(
-        pl.col("indicator_id").is_in(ids),
-        pl.col("period").str.slice(0, 4) == str(year)))
+    published = published.filter(pl.col("indicator_id").is_in(ids),
+                                 pl.col("period").str.slice(0, 4) == str(year))
     published.write_parquet(folder / "indicator_results_published.parquet")
-    text = published.with_columns(
-        pl.when(pl.col("suppressed")).then(pl.lit(rule.shown_as))
-        .otherwise(pl.col(c).cast(pl.String)).alias(c)
-        for c in ("numerator", "denominator", "proportion", "ci_low", "ci_high"))
-    text.drop("suppressed").write_csv(folder / "indicator_results_published.csv")
+    text = as_text(published, rule)
+    text.write_csv(folder / "indicator_results_published.csv")
     with xlsxwriter.Workbook(folder / "indicator_results.xlsx") as workbook:
         for indicator in ids:
-            sheet = text.filter(pl.col("indicator_id") == indicator).drop("suppressed")
+            sheet = text.filter(pl.col("indicator_id") == indicator)
             sheet.write_excel(workbook=workbook, worksheet=indicator[:31], autofit=True)
     return published
+
+
+def publishable(con, results: pl.DataFrame, definitions: list[Definition], year: int,
+                rule: SmallNumberRule) -> pl.DataFrame:
+    """The report year and the two before it (their months feed the run charts), after
+    the small-number rule and complementary suppression: one pattern for all artefacts."""
+    ids = [d.id for d in definitions]
+    years = [str(y) for y in range(year - 2, year + 1)]
+    return rule.suppress(results.filter(pl.col("indicator_id").is_in(ids),
+                                        pl.col("period").str.slice(0, 4).is_in(years)),
+                         Hierarchy.from_warehouse(con))
 
 
 def build(con, results: pl.DataFrame, definitions: list[Definition], year: int, output: Path,
@@ -271,11 +284,12 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], year: int, 
     groups: dict[str, list[Definition]] = {}
     for d in sorted(definitions, key=lambda d: d.id):
         groups.setdefault(report_group(d), []).append(d)
+    published = publishable(con, results, definitions, year, rule)
     for group, members in groups.items():
         folder = output / group
         folder.mkdir(parents=True, exist_ok=True)
         charts = ChartData.empty()
-        sections = {d.id: indicator_section(d, results, year, rule, language, charts)
+        sections = {d.id: indicator_section(d, published, year, rule, language, charts)
                     for d in members}
         for section in sections.values():
             section["figure_html"] = [
@@ -284,15 +298,16 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], year: int, 
                 for i, f in enumerate(section.pop("figures"))]
             section["run_chart"].pop("figure", None)
         charts.write(folder)
-        write_tables(folder, members, results, year, rule)
+        write_tables(folder, members, published, year, rule)
         page = template.render(
             t=TEXT[language], language=language, year=year,
             registry=REGISTRY_TITLES[group][language],
-            overview=overview(members, results, year, rule, language, sections),
+            overview=overview(members, published, year, rule, language, sections),
             sections=[sections[d.id] for d in members],
             validation=validation_by_hospital(con, group),
             appendix=[facts(d) for d in members], plotly_js=plotly_js,
-            years=(year, year - 1, year - 2), small_note=TEXT[language]["suppressed_note"])
+            years=(year, year - 1, year - 2), small_note=TEXT[language]["suppressed_note"],
+            complementary_note=TEXT[language]["complementary_note"])
         path = folder / "annual_report.html"
         path.write_text(page, encoding="utf-8")
         log.info("annual report %s %d: %s", group, year, path)

@@ -28,6 +28,9 @@ TEXT = {
         "oe_note": "O/E = observerede / forventede hændelser efter justering for "
                    "patientsammensætning; eksakt Poisson 95 %-interval.",
         "suppressed_note": "'<5' angiver færre end 5 patienter (diskretionsregel).",
+        "complementary_note": ("'..' angiver et tal, der er skjult, for at et '<5' ikke "
+                               "kan regnes ud af de øvrige tal (sekundær diskretion). "
+                               "Et tal vist som '<5' deles ikke op på måneder eller enheder."),
         "year_vs": "Sammenligning med tidligere år", "signal": "Signal",
         "shift": "forskydning", "crossings": "få krydsninger", "none": "intet",
         "records_not_meeting": "Egne forløb der ikke opfylder indikatoren",
@@ -60,6 +63,9 @@ TEXT = {
         "oe_note": "O/E = observed / expected events after adjusting for case mix; exact "
                    "Poisson 95% interval.",
         "suppressed_note": "'<5' marks fewer than 5 patients (small-number rule).",
+        "complementary_note": ("'..' marks a number hidden so that no '<5' can be worked "
+                               "out from the other figures (complementary suppression). "
+                               "A number shown as '<5' is not broken down by month or unit."),
         "year_vs": "Compared with earlier years", "signal": "Signal", "shift": "shift",
         "crossings": "few crossings", "none": "none",
         "records_not_meeting": "Own records not meeting the indicator",

@@ -1,7 +1,9 @@
 """Monthly deliveries: a folder per reporting unit with its own results and records.
 
 A unit sees only its own patients: its results (not suppressed: they are its
-own), its region and the nation for comparison (small-number rule applied),
+own), its region and the nation for comparison (small-number rule and
+complementary suppression applied, with the pattern of the whole year, the same
+as in the annual report),
 run charts over the last 12 months, the record_ids of its own records that do
 not meet each indicator, and its own quarantined rows. No CPR, no pseudonym.
 """
@@ -23,7 +25,7 @@ from pipelines.engine import denominator_records
 from reports.figures import OKABE_ITO
 from reports.labels import TEXT
 from reports.run_chart import anhoej
-from reports.suppression import SmallNumberRule
+from reports.suppression import Hierarchy, SmallNumberRule, as_text
 
 log = logging.getLogger("kvalitet.reports")
 
@@ -66,16 +68,30 @@ def unit_figure(rows: pl.DataFrame, unit_name: str, titles: dict[str, str], lang
     return fig
 
 
+def comparison_rows(con, results: pl.DataFrame, months: list[str],
+                    rule: SmallNumberRule) -> pl.DataFrame:
+    """National and regional months of the window, suppressed with the pattern of their
+    whole years (every level and month), so they hide what the annual report hides."""
+    years = sorted({m[:4] for m in months})
+    whole = rule.suppress(results.filter(pl.col("period").str.slice(0, 4).is_in(years)),
+                          Hierarchy.from_warehouse(con))
+    return whole.filter(pl.col("period_type") == "month", pl.col("period").is_in(months),
+                        pl.col("level").is_in(["national", "region"]))
+
+
 def build(con, results: pl.DataFrame, definitions: list[Definition], month: str, cutoff,
-          output: Path, language: str = "da", rule: SmallNumberRule = SmallNumberRule()
+          output: Path, language: str = "da", rule: SmallNumberRule | None = None
           ) -> list[Path]:
+    rule = rule or SmallNumberRule.from_environment()
     months = last_months(month)
     output.mkdir(parents=True, exist_ok=True)
     shared = output / "plotly.min.js"
     shared.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
     titles = {d.id: (d.title.da if language == "da" else d.title.en) for d in definitions}
     window = results.filter(pl.col("period_type") == "month", pl.col("period").is_in(months))
-    comparison = rule.suppress(window.filter(pl.col("level").is_in(["national", "region"])))
+    comparison = comparison_rows(
+        con, results.filter(pl.col("indicator_id").is_in([d.id for d in definitions])), months,
+        rule)
     records = denominator_records(con, definitions, cutoff, month)
     rejected = validation_report.unit_rejections(con)
     regions = {
@@ -94,10 +110,12 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
                 pl.col("indicator_id").is_in(own["indicator_id"].unique().implode()),
                 (pl.col("level") == "national")
                 | ((pl.col("level") == "region") & (pl.col("unit_code") == region)))
-            table = pl.concat([own.with_columns(pl.lit(False).alias("suppressed")), context],
-                              how="diagonal_relaxed").sort("indicator_id", "period", "level")
+            table = pl.concat([own.with_columns(pl.lit(False).alias("suppressed"),
+                                                pl.lit(None, pl.String).alias("suppression")),
+                               context], how="diagonal_relaxed").sort("indicator_id", "period",
+                                                                      "level")
             table.write_parquet(folder / "results.parquet")
-            table.drop("suppressed").write_csv(folder / "results.csv")
+            as_text(table, rule).write_csv(folder / "results.csv")
             value = pl.coalesce("median", "proportion")
             series = table.filter(~pl.col("suppressed")).select(
                 "indicator_id", "period", "unit_name",

@@ -1,28 +1,100 @@
-"""The small-number rule for published artefacts.
+"""The small-number rule and complementary suppression for published artefacts.
 
-Where a unit's denominator is 1-4 (configurable), published tables show '<5'
-instead of its numerator, denominator, proportion and interval; the missing
-count, median and risk-adjusted figures are withheld too, as each could reveal
-the small count. Charts leave such units out. Deliveries to a unit about its
-own patients are not suppressed.
+Primary rule: where a unit's denominator is 1-4 (configurable), published
+tables show '<5' instead of its numerator, denominator, proportion and
+interval; its missing count, median and risk-adjusted figures are withheld too,
+as each could reveal the small count.
+
+Primary suppression alone is undone by subtraction (a region minus its other
+hospitals gives the hidden one), so further cells are hidden, shown as '..'
+(complementary suppression), until no hidden count can be worked out from what
+is published. The attacker knows the relations below, that a '<5' lies in
+1..4, that a '..' is at least 5, that a unit with a row has a denominator of
+at least 1 and that numerator + missing <= denominator. One indicator and one
+year at a time, over every level and month of that year, so that every
+artefact of the year hides the same cells (docs/method.md, "Small numbers and
+complementary suppression"):
+
+- relations: in every period, national = sum of the regions = sum of the units
+  of every other level, and region = sum of its parts (the hospitals for
+  hospital-based indicators, the municipalities for municipal ones); for every
+  unit, year = sum of its months;
+- a total shown as '<5' is not broken down: the months of a unit whose year
+  is '<5', the parts of a region and the units of a nation whose month is '<5'
+  are left out, as their number alone could pin the total down (four rows
+  under a '<5' are 1 each); the attacker then knows them only as 0..4;
+- a hidden value is safe when a *move* exists: integer changes of hidden cells
+  that keep every relation and every bound the attacker knows and change that
+  value. Moves are rectangles: two periods (two months, or a month and its
+  year) times two units the relations treat alike (two hospitals of one
+  region; two municipalities; a region with one of its parts against another
+  region with one of its parts; the nation with a region, a part and a unit of
+  each other level);
+- every hidden value without a move gets the cheapest rectangle through it
+  (the least total denominator newly hidden; ties by the smallest cells'
+  order), until every hidden value has one. A value no rectangle protects is
+  checked exactly by linear programming; if pinned down, the next-smallest
+  published cell of one of its relations is hidden as well.
+
+Denominators and numerators are protected against all of this. Missing counts
+are protected against subtraction and the linear system (they hide in the same
+cells as the denominators), not against the bounds: that would hide a quarter
+of the published cells of the sample instead of a sixth. Indicators with
+identical denominators in every cell (HIP_03 and HIP_04) are protected
+together, so one cannot publish the count the other hides. Not protected, as
+no suppression could: a numerator of 0 that a published total of 0 states for
+all of its parts.
+
+Deliveries to a unit about its own patients are not suppressed (they are the
+unit's own); the region and nation they are compared with are.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
+from scipy import sparse
+from scipy.optimize import linprog
+
+log = logging.getLogger("kvalitet.reports")
 
 HIDDEN = ["numerator", "denominator", "missing", "proportion", "ci_low", "ci_high", "median",
           "expected", "oe_ratio", "oe_low", "oe_high", "adjusted_proportion", "adjusted_low",
           "adjusted_high", "smoothed_proportion", "standard_met"]
+PRIMARY, COMPLEMENTARY, OMITTED = "small", "complementary", "omitted"
+LEVEL_ORDER = {"national": 0, "region": 1, "hospital": 2, "clinic": 3, "municipality": 4}
+REGION_PARTS = ("hospital", "clinic", "municipality")  # a region is the sum of the first present
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """The region each reporting unit belongs to, per level (the public reference tables)."""
+
+    region_of: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_warehouse(cls, con) -> "Hierarchy":
+        queries = {"hospital": "SELECT hospital_code, CAST(region_code AS VARCHAR) FROM hospitals",
+                   "municipality": "SELECT CAST(municipality_code AS VARCHAR), "
+                                   "CAST(region_code AS VARCHAR) FROM municipalities"}
+        tables = {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables")
+                  .fetchall()}
+        if "clinics" in tables:  # a clinic's region is that of its municipality
+            queries["clinic"] = ("SELECT c.clinic_code, CAST(m.region_code AS VARCHAR) "
+                                 "FROM clinics c JOIN municipalities m USING (municipality_code)")
+        return cls({level: dict(con.sql(q).fetchall()) for level, q in queries.items()})
 
 
 @dataclass(frozen=True)
 class SmallNumberRule:
     minimum: int = 1
     maximum: int = 4
+    complementary_shown_as: str = ".."
 
     @classmethod
     def from_environment(cls) -> "SmallNumberRule":
@@ -33,13 +105,625 @@ class SmallNumberRule:
     def shown_as(self) -> str:
         return f"<{self.maximum + 1}"
 
+    def marker(self) -> pl.Expr:
+        """What a published table shows in place of a hidden number (null where shown)."""
+        return (pl.when(pl.col("suppression") == PRIMARY).then(pl.lit(self.shown_as))
+                .when(pl.col("suppression") == COMPLEMENTARY)
+                .then(pl.lit(self.complementary_shown_as)))
+
     def applies(self) -> pl.Expr:
         return pl.col("denominator").is_between(self.minimum, self.maximum)
 
-    def suppress(self, results: pl.DataFrame) -> pl.DataFrame:
-        """Numbers of small units set to null, with a ``suppressed`` flag."""
-        small = self.applies()
-        return results.with_columns(
-            small.alias("suppressed"),
-            *[pl.when(small).then(None).otherwise(pl.col(c)).alias(c)
+    def suppress(self, results: pl.DataFrame, hierarchy: Hierarchy) -> pl.DataFrame:
+        """What may be published: hidden numbers null, with ``suppressed`` and
+        ``suppression`` (``small`` = primary, ``complementary``); the month rows of a
+        unit whose year is small are left out.
+
+        Pass whole years of an indicator (every level and month): the pattern of a
+        year depends on all its cells, and must be the same in every artefact."""
+        reason = complementary_pattern(results, hierarchy, self)
+        marked = (results.with_row_index("_row").join(reason, on="_row", how="left")
+                  .sort("_row").drop("_row")
+                  .filter(pl.col("suppression").is_null() | (pl.col("suppression") != OMITTED)))
+        hidden = pl.col("suppression").is_not_null()
+        return marked.with_columns(
+            hidden.alias("suppressed"),
+            *[pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c)
               for c in HIDDEN if c in results.columns])
+
+
+BASE = ["numerator", "denominator", "missing", "proportion", "ci_low", "ci_high"]
+
+
+def as_text(published: pl.DataFrame, rule: SmallNumberRule) -> pl.DataFrame:
+    """The published rows with the hidden numbers as their marker ('<5' or '..'), for CSV
+    and Excel. A column gets the marker where the indicator uses it: the base counts
+    (not the numerator, proportion and interval of a median) and any other column with
+    a value in one of the indicator's shown rows."""
+    hidden = pl.col("suppression").is_not_null()
+    shown = ~hidden
+    median = (pl.col("median").is_not_null() & shown).any().over("indicator_id") \
+        if "median" in published.columns else pl.lit(False)
+    out = []
+    for c in HIDDEN:
+        if c not in published.columns:
+            continue
+        used = (pl.col(c).is_not_null() & shown).any().over("indicator_id")
+        if c in BASE and c not in ("denominator", "missing"):
+            used = used | ~median
+        elif c in BASE:
+            used = pl.lit(True)
+        out.append(pl.when(hidden & used).then(rule.marker())
+                   .otherwise(pl.col(c).cast(pl.String)).alias(c))
+    return published.with_columns(out).drop("suppressed", "suppression", strict=False)
+
+
+def complementary_pattern(results: pl.DataFrame, hierarchy: Hierarchy,
+                          rule: SmallNumberRule) -> pl.DataFrame:
+    """``_row`` (row position in ``results``) and ``suppression`` of every hidden row."""
+    out_rows: list[int] = []
+    out_reason: list[str] = []
+    if not results.is_empty():
+        frame = results.with_row_index("_row").with_columns(
+            pl.col("period").str.slice(0, 4).alias("_year"))
+        for group in denominator_groups(frame):
+            for _, rows in frame.filter(pl.col("indicator_id").is_in(group)).group_by(
+                    "_year", maintain_order=True):
+                grid = Grid.build(rows, group, hierarchy, rule)
+                hidden = protect(grid, rule)
+                for cell, row_ids in grid.rows.items():
+                    if hidden[cell]:
+                        reason = (OMITTED if grid.omitted[cell] else
+                                  PRIMARY if grid.primary[cell] else COMPLEMENTARY)
+                        out_rows.extend(row_ids)
+                        out_reason.extend([reason] * len(row_ids))
+    return pl.DataFrame({"_row": out_rows, "suppression": out_reason},
+                        schema={"_row": pl.UInt32, "suppression": pl.String})
+
+
+def denominator_groups(frame: pl.DataFrame) -> list[list[str]]:
+    """Indicators whose denominators are equal in every cell are protected together:
+    else one could publish the very count the other hides (HIP_03 and HIP_04)."""
+    by_key: dict[tuple, list[str]] = {}
+    for (indicator,), rows in frame.sort("period", "level", "unit_code").group_by(
+            ["indicator_id"], maintain_order=True):
+        key = tuple(zip(rows["period"], rows["level"], rows["unit_code"], rows["denominator"]))
+        by_key.setdefault(key, []).append(indicator)
+    return sorted(sorted(g) for g in by_key.values())
+
+
+# -- one year of one indicator group as a grid of periods x units ----------------------------
+@dataclass
+class Grid:
+    """Cells ``p * n_units + u`` (the year is period 0). ``values`` columns: 0 =
+    denominator, then numerator and missing per indicator (``pairs``; None for a median).
+
+    ``exists``: the cell has a row. ``omitted``: a month of a unit whose year is small
+    (left out, present or not). ``movable``: unknown to the attacker once hidden (a
+    cell with no row, not omitted, is a published 0)."""
+
+    periods: list[str]
+    units: list[tuple[str, str]]
+    exists: np.ndarray
+    values: np.ndarray
+    pairs: list[tuple[int | None, int | None]]
+    parts: str | None
+    region_of: dict[int, int]  # part unit -> its region unit
+    rows: dict[int, list[int]]  # cell -> row positions in the results
+    primary: np.ndarray
+    omitted: np.ndarray
+    lower: np.ndarray  # what the attacker knows of a hidden denominator
+    upper: np.ndarray
+
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    @property
+    def movable(self) -> np.ndarray:
+        return self.exists | self.omitted
+
+    def cell(self, period: int, unit: int) -> int:
+        return period * self.n_units + unit
+
+    @property
+    def count_columns(self) -> list[int]:
+        return sorted(c for pair in self.pairs for c in pair if c is not None)
+
+    @property
+    def numerator_columns(self) -> list[int]:
+        return [num for num, _ in self.pairs if num is not None]
+
+    @property
+    def has_year(self) -> bool:
+        return bool(self.periods) and len(self.periods[0]) == 4
+
+    @classmethod
+    def build(cls, rows: pl.DataFrame, group: list[str], hierarchy: Hierarchy,
+              rule: SmallNumberRule) -> "Grid":
+        periods = sorted(set(rows["period"]), key=lambda p: (len(p), p))
+        units = sorted(set(zip(rows["level"], rows["unit_code"])),
+                       key=lambda u: (LEVEL_ORDER.get(u[0], 9), u[0], u[1]))
+        p_at = {p: i for i, p in enumerate(periods)}
+        u_at = {u: i for i, u in enumerate(units)}
+        n = len(periods) * len(units)
+        values = np.zeros((n, 1 + 2 * len(group)), dtype=np.int64)
+        exists = np.zeros(n, dtype=bool)
+        pairs: list[tuple[int | None, int | None]] = []
+        cell_rows: dict[int, list[int]] = {}
+        for k, indicator in enumerate(group):
+            mine = rows.filter(pl.col("indicator_id") == indicator)
+            at = np.array([p_at[p] * len(units) + u_at[(lv, u)] for p, lv, u in
+                           zip(mine["period"], mine["level"], mine["unit_code"])], dtype=np.int64)
+            exists[at] = True
+            values[at, 0] = mine["denominator"].to_numpy()
+            if mine["numerator"].null_count() == mine.height:
+                pairs.append((None, None))  # a median: no numerator; missing is 0 by contract
+            else:
+                values[at, 1 + 2 * k] = mine["numerator"].fill_null(0).to_numpy()
+                values[at, 2 + 2 * k] = mine["missing"].fill_null(0).to_numpy()
+                pairs.append((1 + 2 * k, 2 + 2 * k))
+            for cell, row in zip(at.tolist(), mine["_row"].to_list()):
+                cell_rows.setdefault(cell, []).append(row)
+        levels = {lv for lv, _ in units}
+        parts = next((lv for lv in REGION_PARTS if lv in levels), None)
+        regions = {code: i for i, (lv, code) in enumerate(units) if lv == "region"}
+        region_of = {}
+        for i, (lv, code) in enumerate(units):
+            region = hierarchy.region_of.get(lv, {}).get(code)
+            if lv == parts and region in regions:
+                region_of[i] = regions[region]
+        den = values[:, 0]
+        small = exists & (den >= rule.minimum) & (den <= rule.maximum)
+        omitted = _breakdown_of(small, periods, units, region_of)
+        primary = small & ~omitted
+        low = max(rule.minimum, 1)
+        lower = np.where(omitted, 0, np.where(primary, low, rule.maximum + 1 if low <= 1 else 1))
+        upper = np.where(primary | omitted, float(rule.maximum), np.inf)
+        return cls(periods, units, exists, values, pairs, parts, region_of, cell_rows,
+                   primary, omitted, lower.astype(float), upper)
+
+    def relations(self) -> list[tuple[int, np.ndarray]]:
+        """(parent, its movable parts) for every relation of the module docstring; a parent
+        without a row is a published 0. Relations that do not hold are not used."""
+        found = []
+        kinds = [lv for lv, _ in self.units]
+        national = [u for u, k in enumerate(kinds) if k == "national"]
+        by_region: dict[int, list[int]] = {}
+        for u, r in self.region_of.items():
+            by_region.setdefault(r, []).append(u)
+        for p in range(len(self.periods)):
+            if national:
+                for level in sorted(set(kinds) - {"national"}):
+                    found.append((self.cell(p, national[0]),
+                                  [self.cell(p, u) for u, k in enumerate(kinds) if k == level]))
+            for r, members in by_region.items():
+                found.append((self.cell(p, r), [self.cell(p, u) for u in members]))
+        if self.has_year:
+            for u in range(self.n_units):
+                found.append((self.cell(0, u),
+                              [self.cell(p, u) for p in range(1, len(self.periods))]))
+        holds = []
+        for parent, children in found:
+            children = np.array([c for c in children if self.movable[c]], dtype=np.int64)
+            if not len(children):
+                continue
+            if (self.values[children].sum(axis=0) == self.values[parent]).all():
+                holds.append((parent, children))
+            else:
+                log.debug("relation of %s %s does not hold; not used",
+                          self.periods[parent // self.n_units], self.units[parent % self.n_units])
+        return holds
+
+    # -- moves: two periods x two teams ----------------------------------------------------
+    def teams(self) -> tuple[list[list[int]], list[int], list[int]]:
+        """Units that move together (all by the same step), their league and their club.
+
+        A rectangle pairs two teams of one league from different clubs, one going up
+        where the other goes down: two parts of one region; two units of a level that
+        adds up to the nation only; a region with one of its parts against another
+        region with one of its parts. A team of the nation (with a region, one of its
+        parts and one unit of each other level) moves alone: its league has one club."""
+        kinds = [lv for lv, _ in self.units]
+        teams: list[list[int]] = []
+        league: list[int] = []
+        club: list[int] = []
+        parts_of: dict[int, list[int]] = {}
+        for u, r in sorted(self.region_of.items()):
+            parts_of.setdefault(r, []).append(u)
+        n_leagues = 0
+        for members in parts_of.values():
+            for u in members:
+                teams.append([u]), league.append(n_leagues), club.append(u)
+            n_leagues += 1
+        flat = sorted(set(kinds) - {"national", "region", self.parts})
+        for level in flat:
+            for u in (u for u, k in enumerate(kinds) if k == level):
+                teams.append([u]), league.append(n_leagues), club.append(u)
+            n_leagues += 1
+        for r, members in parts_of.items():
+            for u in members:
+                teams.append([r, u]), league.append(n_leagues), club.append(r)
+        n_leagues += 1
+        national = [u for u, k in enumerate(kinds) if k == "national"]
+        hidden_nation = bool(national) and (self.primary | self.omitted)[
+            [self.cell(p, national[0]) for p in range(len(self.periods))]].any()
+        if hidden_nation and len(flat) <= 1:
+            others = [u for u, k in enumerate(kinds) if k in flat] or [None]
+            for r, members in parts_of.items():
+                for u in members:
+                    for f in others:
+                        teams.append([national[0], r, u] + ([f] if f is not None else []))
+                        league.append(n_leagues), club.append(-1)
+        return teams, league, club
+
+
+def _breakdown_of(small: np.ndarray, periods, units, region_of) -> np.ndarray:
+    """Cells left out because a total they add up to is small (or itself left out): the
+    months of a small year, the units of a small nation, the parts of a small region.
+    Their number alone could pin the total down (four rows under a '<5' are 1 each)."""
+    n_u = len(units)
+    n_p = len(periods)
+    kinds = np.array([lv for lv, _ in units])
+    national = np.flatnonzero(kinds == "national")
+    region = np.array([region_of.get(u, -1) for u in range(n_u)])
+    months = np.array([len(p) == 7 for p in periods])
+    year = n_p and len(periods[0]) == 4
+    omitted = np.zeros(n_p * n_u, dtype=bool)
+    while True:
+        total = (small | omitted).reshape(n_p, n_u)
+        below = np.zeros_like(total)
+        if year:
+            below |= months[:, None] & total[:1, :]
+        if len(national):
+            below |= total[:, national[0]][:, None] & (kinds != "national")[None, :]
+        parts = region >= 0
+        below[:, parts] |= total[:, region[parts]]
+        grown = omitted | below.ravel()
+        if (grown == omitted).all():
+            return omitted
+        omitted = grown
+
+
+# -- single steps at one cell ------------------------------------------------------------------
+def variants(grid: Grid) -> list[tuple[int, ...]]:
+    """Column sets a move may change together: the denominator with, per indicator, nothing,
+    its numerator or its missing count (so numerator + missing <= denominator still holds);
+    or a single count alone."""
+    options = [[None] + [c for c in pair if c is not None] for pair in grid.pairs]
+    found = [tuple([0] + [c for c in combo if c is not None])
+             for combo in itertools.product(*options)]
+    return found + [(c,) for c in grid.count_columns]
+
+
+def steps(grid: Grid, moves: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """up[v, cell], down[v, cell]: may the columns of variant v all go up (down) by one
+    at that cell, hidden, within what the attacker knows?"""
+    v = grid.values.astype(float)
+    den = v[:, 0]
+    up = np.zeros((len(moves), len(den)), dtype=bool)
+    down = np.zeros_like(up)
+    for i, cols in enumerate(moves):
+        if cols[0] == 0:
+            up[i] = den + 1 <= grid.upper
+            ok = den - 1 >= grid.lower
+            for num, mis in grid.pairs:
+                if num is None:
+                    continue
+                moving = [c for c in cols if c in (num, mis)]
+                ok &= (v[:, moving[0]] >= 1) if moving else (den - v[:, num] - v[:, mis] >= 1)
+            down[i] = ok
+        else:
+            (c,) = cols
+            num, mis = next(p for p in grid.pairs if c in p)
+            up[i] = den - v[:, num] - v[:, mis] >= 1
+            down[i] = v[:, c] >= 1
+    return up & grid.movable, down & grid.movable
+
+
+def accepted(grid: Grid, relations, hidden: np.ndarray) -> np.ndarray:
+    """(cell, numerator column) that a published total of 0 pins to 0 for all its parts."""
+    out = np.zeros(grid.values.shape, dtype=bool)
+    v = grid.values
+    for parent, children in relations:
+        if hidden[parent]:
+            continue
+        for num, _ in grid.pairs:
+            if num is not None and v[parent, num] == 0:
+                out[children, num] = True
+    return out
+
+
+# -- the protection ----------------------------------------------------------------------------
+class _Moves:
+    """Rectangles of two periods x two teams, for certifying and for choosing complements.
+
+    A rectangle through periods (a, b) moves team t by +1 at a and the partner team by
+    -1 at a; at b the signs flip when a and b are two months, and stay when b is the
+    year of month a (the year is the sum of its months). Either orientation will do."""
+
+    def __init__(self, grid: Grid):
+        self.grid = grid
+        self.variants = variants(grid)
+        up, down = steps(grid, self.variants)
+        teams, league, club = grid.teams()
+        self.n_t = len(teams)
+        width = max((len(t) for t in teams), default=1)
+        self.members = np.array([t + [t[0]] * (width - len(t)) for t in teams],
+                                dtype=np.int64).reshape(-1, width)
+        self.league = np.array(league, dtype=np.int64)
+        self.club = np.array(club, dtype=np.int64)
+        n_p = len(grid.periods)
+        self.cells = (np.arange(n_p)[None, :, None] * grid.n_units
+                      + self.members[:, None, :])  # team x period x member
+        self.up = up[:, self.cells].all(axis=-1)  # variant x team x period
+        self.down = down[:, self.cells].all(axis=-1)
+        self.movable = grid.movable[self.cells].all(axis=-1)
+        self.solo = {int(g) for g in set(league) if (self.club[self.league == g] == -1).all()}
+        self.by_unit: dict[int, list[int]] = {}
+        for t, members in enumerate(teams):
+            for u in members:
+                self.by_unit.setdefault(u, []).append(t)
+        den = grid.values[:, 0]
+        self.rank = np.empty(len(den), dtype=np.int64)
+        self.rank[np.lexsort((np.arange(len(den)), den))] = np.arange(len(den))
+        self.months = np.array([len(p) == 7 for p in grid.periods])
+
+    def certified(self, hidden: np.ndarray) -> np.ndarray:
+        """(cell, column) that some rectangle of hidden cells can change."""
+        g = self.grid
+        out = np.zeros(g.values.shape, dtype=bool)
+        if not self.n_t:
+            return out
+        ready = hidden[self.cells].all(axis=-1)  # team x period
+        months = self.months
+        year = g.has_year
+        for v, cols in enumerate(self.variants):
+            u_ = self.up[v] & ready
+            d_ = self.down[v] & ready
+            free = np.zeros_like(ready)
+            for lg in np.unique(self.league):
+                at = np.flatnonzero(self.league == lg)
+                uu, dd = u_[at].astype(np.int64), d_[at].astype(np.int64)
+                if lg in self.solo:  # no partner: the team's own steps must match
+                    du = np.ones((len(at), 1, 1), dtype=bool)
+                    ud = du
+                    yy_d = yy_u = np.ones((len(at), 1), dtype=bool)
+                else:
+                    clubs, inverse = np.unique(self.club[at], return_inverse=True)
+
+                    def others(x, y):  # per team: sum over teams of other clubs of x[p1] y[p2]
+                        per_club = np.zeros((len(clubs), x.shape[1], y.shape[1]), np.int64)
+                        np.add.at(per_club, inverse, x[:, :, None] * y[:, None, :])
+                        return per_club.sum(axis=0)[None] - per_club[inverse]
+                    du = others(dd, uu) > 0  # partner down at p1, up at p2
+                    ud = others(uu, dd) > 0
+                    if year:
+                        yy_d = (others(dd, dd[:, :1]) > 0)[:, :, 0]  # partner down at m and Y
+                        yy_u = (others(uu, uu[:, :1]) > 0)[:, :, 0]
+                ub, db = uu.astype(bool), dd.astype(bool)
+                pair = ((ub[:, :, None] & db[:, None, :] & du)
+                        | (db[:, :, None] & ub[:, None, :] & ud))
+                pair &= months[None, :, None] & months[None, None, :]
+                pair &= ~np.eye(len(months), dtype=bool)[None]
+                f = pair.any(axis=2)
+                if year:
+                    with_year = ((ub & ub[:, :1] & yy_d) | (db & db[:, :1] & yy_u)) & months
+                    f |= with_year
+                    f[:, 0] = with_year.any(axis=1)
+                free[at] |= f
+            at = self.cells[free].ravel()
+            out[np.ix_(np.unique(at), list(cols))] = True
+        return out
+
+    def cheapest(self, cell: int, col: int, hidden: np.ndarray):
+        """The rectangle through ``cell`` changing ``col`` that newly hides the least
+        denominator (ties: the smaller cells first): (its cells, the columns it moves)."""
+        g = self.grid
+        p0, u0 = divmod(cell, g.n_units)
+        months = np.flatnonzero(self.months)
+        if self.months[p0]:
+            other = [m for m in months if m != p0] + ([0] if g.has_year else [])
+            keep = [-1] * (len(other) - g.has_year) + [1] * g.has_year
+        else:
+            other, keep = list(months), [1] * len(months)
+        mine = self.by_unit.get(u0, [])
+        if not other or not mine:
+            return None
+        pairs = []
+        for t in mine:
+            lg = self.league[t]
+            if lg in self.solo:
+                pairs.append((t, -1))
+            else:
+                for q in np.flatnonzero((self.league == lg) & (self.club != self.club[t])):
+                    pairs.append((t, int(q)))
+        if not pairs:
+            return None
+        tq = np.array(pairs, dtype=np.int64)
+        t, q = tq[:, :1], tq[:, 1:]
+        solo = q < 0
+        q = np.where(solo, t, q)  # a solo team stands in as its own (unused) partner
+        r = np.array(other, dtype=np.int64)[None, :]
+        keep = np.array(keep, dtype=np.int64)[None, :]
+        corners = np.stack(np.broadcast_arrays(self.cells[t, p0], self.cells[t, r],
+                                               self.cells[q, p0], self.cells[q, r]), axis=2)
+        real = np.ones(corners.shape[:-1], dtype=bool)  # pair x period x corner
+        real[..., 2:] = ~solo[:, :, None]
+        real = np.repeat(real, corners.shape[-1], axis=-1)
+        corners = corners.reshape(*corners.shape[:2], -1)
+        movable = (g.movable[corners] | ~real).all(axis=-1)
+        new = real & ~hidden[corners]
+        cost = np.where(new, g.values[corners, 0], 0).sum(axis=-1)
+        tie = np.where(real, self.rank[corners], -1).max(axis=-1)
+        best, best_key = None, None
+        for v, cols in enumerate(self.variants):
+            if col not in cols:
+                continue
+            up, down = self.up[v], self.down[v]
+            ok = np.zeros(cost.shape, dtype=bool)
+            for step, back in ((up, down), (down, up)):
+                go = step[t, p0] & np.where(keep > 0, step[t, r], back[t, r])
+                partner = back[q, p0] & np.where(keep > 0, back[q, r], step[q, r])
+                ok |= go & (partner | solo)
+            ok &= movable
+            if not ok.any():
+                continue
+            i = np.flatnonzero(ok.ravel())
+            j = i[np.lexsort((tie.ravel()[i], cost.ravel()[i]))[0]]
+            key = (int(cost.ravel()[j]), int(tie.ravel()[j]), v)
+            if best_key is None or key < best_key:
+                a, b = divmod(int(j), cost.shape[1])
+                best_key, best = key, (np.unique(corners[a, b][real[a, b]]), cols)
+        return best
+
+
+def protect(grid: Grid, rule: SmallNumberRule) -> np.ndarray:
+    """The hidden cells: primary and omitted, then complements until every hidden value
+    has a move (or is shown, by linear programming, not to be pinned down)."""
+    hidden = grid.primary | grid.omitted
+    if not hidden.any():
+        return hidden
+    relations = grid.relations()
+    moves = _Moves(grid)
+    columns = [0] + grid.numerator_columns
+    certified = np.zeros(grid.values.shape, dtype=bool)
+    for _ in range(20):
+        certified |= moves.certified(hidden)
+        free = accepted(grid, relations, hidden)
+        todo = [(int(c), col) for col in columns
+                for c in np.flatnonzero(hidden & grid.exists & ~certified[:, col] & ~free[:, col])]
+        if not todo:
+            return hidden
+        todo.sort(key=lambda t: (not grid.primary[t[0]], moves.rank[t[0]], t[1]))
+        changed = False
+        for cell, col in todo:
+            if certified[cell, col]:
+                continue
+            found = moves.cheapest(cell, col, hidden)
+            if found is None:
+                continue
+            chosen, cols = found
+            changed |= not hidden[chosen].all()
+            hidden[chosen] = True
+            certified[np.ix_(chosen, list(cols))] = True
+        if not changed:
+            break
+    return _last_resort(grid, relations, hidden, certified, columns, moves.rank)
+
+
+def _last_resort(grid, relations, hidden, certified, columns, rank):  # noqa: PLR0913
+    """Values no rectangle protects: an exact check (linear programming); if pinned down,
+    hide the next-smallest published cell of one of its relations, and check again."""
+    for _ in range(int(grid.exists.sum())):
+        free = accepted(grid, relations, hidden)
+        todo = [(int(c), col) for col in columns for c in np.flatnonzero(
+            hidden & grid.exists & ~certified[:, col] & ~free[:, col])]
+        if not todo:
+            break
+        pinned = pinned_down(grid, relations, hidden, todo)
+        for (cell, col), is_pinned in zip(todo, pinned):
+            certified[cell, col] |= not is_pinned
+        stuck = [t for t, p in zip(todo, pinned) if p]
+        extra = next((e for e in (_next_in_relation(grid, relations, c, col, hidden, rank)
+                                  for c, col in stuck) if e is not None), None)
+        if extra is None:
+            if stuck:
+                log.warning("complementary suppression: %d hidden values of %s stay pinned down",
+                            len(stuck), grid.periods[0][:4])
+            break
+        hidden[extra] = True  # one at a time: each may settle the others
+    return hidden
+
+
+def _next_in_relation(grid, relations, cell, col, hidden, rank) -> int | None:
+    """The smallest published part of a relation of ``cell`` (its total if none is left),
+    preferring one with a positive count in ``col``."""
+    candidates = []
+    for parent, children in relations:
+        if parent != cell and cell not in children:
+            continue
+        parts = [int(c) for c in children if not hidden[c] and grid.exists[c]]
+        pool = parts or ([int(parent)] if not hidden[parent] and grid.exists[parent] else [])
+        useful = [c for c in pool if grid.values[c, col] > 0]
+        candidates.extend(useful or pool)
+    return min(candidates, key=lambda c: rank[c]) if candidates else None
+
+
+def pinned_down(grid: Grid, relations, hidden: np.ndarray, targets) -> list[bool]:
+    """For each (cell, column): does every solution of the published relations within the
+    attacker's bounds give it the same value?"""
+    h = np.flatnonzero(hidden & grid.movable)
+    pos = {int(c): i for i, c in enumerate(h)}
+    columns = [0] + grid.count_columns
+    nh, nv = len(h), len(h) * len(columns)
+    rows, cols, data, rhs = [], [], [], []
+    for parent, children in relations:
+        members = np.concatenate([[parent], children])
+        signs = np.concatenate([[1.0], -np.ones(len(children))])
+        inside = np.array([int(m) in pos for m in members])
+        if not inside.any():
+            continue
+        for k, col in enumerate(columns):
+            for m, s in zip(members[inside], signs[inside]):
+                rows.append(len(rhs))
+                cols.append(k * nh + pos[int(m)])
+                data.append(s)
+            rhs.append(-float((signs[~inside] * grid.values[members[~inside], col]).sum()))
+    a_eq = sparse.csr_array((data, (rows, cols)), shape=(len(rhs), nv))
+    rows, cols, data = [], [], []
+    for num, mis in grid.pairs:  # numerator + missing <= denominator
+        if num is not None:
+            for j in range(nh):
+                rows += [len(rows) // 3] * 3
+                cols += [columns.index(num) * nh + j, columns.index(mis) * nh + j, j]
+                data += [1.0, 1.0, -1.0]
+    n_ub = len(rows) // 3
+    a_ub = sparse.csr_array((data, (rows, cols)), shape=(n_ub, nv))
+    lower = np.concatenate([grid.lower[h]] + [np.zeros(nh)] * (len(columns) - 1))
+    upper = np.concatenate([grid.upper[h]] * len(columns))
+    truth = np.concatenate([grid.values[h, c] for c in columns]).astype(float)
+    var = np.array([columns.index(col) * nh + pos[cell] for cell, col in targets], dtype=np.int64)
+    return free_to_move(a_eq, np.array(rhs), a_ub, lower, upper, truth, var)
+
+
+def free_to_move(a_eq, b_eq, a_ub, lower, upper, truth, targets) -> list[bool]:
+    """Which target variables every integer solution pins to its true value.
+
+    Maximise the sum of t_i <= +-(x_i - truth_i), 0 <= t_i <= 1, over the targets still
+    open (x integer): a positive t_i proves x_i can move; when neither direction frees
+    another target, no solution moves any of them."""
+    n, k = len(truth), len(targets)
+    open_ = np.ones(k, dtype=bool)
+    eq = sparse.hstack([a_eq, sparse.csr_array((a_eq.shape[0], k))]).tocsr()
+    ub = sparse.hstack([a_ub, sparse.csr_array((a_ub.shape[0], k))]).tocsr()
+    progress = True
+    while progress and open_.any():
+        progress = False
+        for sign in (1.0, -1.0):
+            idx = np.flatnonzero(open_)
+            # t_i - sign * x_i <= -sign * truth_i
+            link = sparse.csr_array((np.concatenate([np.ones(len(idx)), -sign * np.ones(len(idx))]),
+                                     (np.concatenate([np.arange(len(idx))] * 2),
+                                      np.concatenate([n + idx, targets[idx]]))),
+                                    shape=(len(idx), n + k))
+            a = sparse.vstack([ub, link]).tocsr()
+            b = np.concatenate([np.zeros(ub.shape[0]), -sign * truth[targets[idx]]])
+            objective = np.zeros(n + k)
+            objective[n + idx] = -1.0
+            t_upper = np.zeros(k)
+            t_upper[idx] = 1.0
+            result = linprog(objective, A_ub=a, b_ub=b,
+                             A_eq=eq if eq.shape[0] else None, b_eq=b_eq if eq.shape[0] else None,
+                             bounds=np.c_[np.concatenate([lower, np.zeros(k)]),
+                                          np.concatenate([upper, t_upper])], method="highs",
+                             integrality=np.r_[np.ones(n), np.zeros(k)])
+            if result.status != 0:
+                raise RuntimeError(f"the published figures admit no solution ({result.message})")
+            moved = idx[result.x[n + idx] > 1e-7]
+            if len(moved):
+                open_[moved] = False
+                progress = True
+            if not open_.any():
+                break
+    return open_.tolist()
