@@ -38,6 +38,8 @@ def _logging(verbose: bool) -> None:
     from pipelines.privacy import install_log_gate
 
     install_log_gate()
+    for chatty in ("httpx", "httpcore"):  # Prefect's API calls, one line each otherwise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
