@@ -169,16 +169,38 @@ def complementary_pattern(results: pl.DataFrame, hierarchy: Hierarchy,
         for group in denominator_groups(frame):
             for _, rows in frame.filter(pl.col("indicator_id").is_in(group)).group_by(
                     "_year", maintain_order=True):
-                grid = Grid.build(rows, group, hierarchy, rule)
-                hidden = protect(grid, rule)
-                for cell, row_ids in grid.rows.items():
-                    if hidden[cell]:
-                        reason = (OMITTED if grid.omitted[cell] else
-                                  PRIMARY if grid.primary[cell] else COMPLEMENTARY)
-                        out_rows.extend(row_ids)
-                        out_reason.extend([reason] * len(row_ids))
+                for row_ids, reason in _year_pattern(rows, group, hierarchy, rule):
+                    out_rows.extend(row_ids)
+                    out_reason.extend([reason] * len(row_ids))
     return pl.DataFrame({"_row": out_rows, "suppression": out_reason},
                         schema={"_row": pl.UInt32, "suppression": pl.String})
+
+
+def _year_pattern(rows: pl.DataFrame, group: list[str], hierarchy: Hierarchy,
+                  rule: SmallNumberRule):
+    """(row positions, reason) of the hidden cells of one indicator group and year.
+
+    Where no pattern protects every hidden value (tiny tables, whose markers alone
+    bound a total from both sides), the year is published at national level only;
+    where even that fails, not at all."""
+    grid = Grid.build(rows, group, hierarchy, rule)
+    hidden, safe = protect(grid, rule)
+    if not safe:
+        national = rows.filter(pl.col("level") == "national")
+        log.warning("complementary suppression: %s %s is published at national level only",
+                    ",".join(group), grid.periods[0][:4])
+        grid_n = Grid.build(national, group, hierarchy, rule)
+        hidden_n, safe = protect(grid_n, rule)
+        for cell, row_ids in grid_n.rows.items():
+            if not safe or hidden_n[cell]:
+                yield row_ids, (OMITTED if not safe or grid_n.omitted[cell] else
+                                PRIMARY if grid_n.primary[cell] else COMPLEMENTARY)
+        yield rows.filter(pl.col("level") != "national")["_row"].to_list(), OMITTED
+        return
+    for cell, row_ids in grid.rows.items():
+        if hidden[cell]:
+            yield row_ids, (OMITTED if grid.omitted[cell] else
+                            PRIMARY if grid.primary[cell] else COMPLEMENTARY)
 
 
 def denominator_groups(frame: pl.DataFrame) -> list[list[str]]:
@@ -350,11 +372,11 @@ class Grid:
             [self.cell(p, national[0]) for p in range(len(self.periods))]].any()
         if hidden_nation and len(flat) <= 1:
             others = [u for u, k in enumerate(kinds) if k in flat] or [None]
-            for r, members in parts_of.items():
-                for u in members:
-                    for f in others:
-                        teams.append([national[0], r, u] + ([f] if f is not None else []))
-                        league.append(n_leagues), club.append(-1)
+            pairs = [[r, u] for r, members in parts_of.items() for u in members] or [[]]
+            for pair in pairs:
+                for f in others:
+                    teams.append([national[0], *pair] + ([f] if f is not None else []))
+                    league.append(n_leagues), club.append(-1)
         return teams, league, club
 
 
@@ -422,15 +444,22 @@ def steps(grid: Grid, moves: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndar
 
 
 def accepted(grid: Grid, relations, hidden: np.ndarray) -> np.ndarray:
-    """(cell, numerator column) that a published total of 0 pins to 0 for all its parts."""
+    """(cell, column) that may be pinned down: a numerator that a published total of 0
+    pins to 0 (its parts, and their parts in turn), and a missing count of 0."""
     out = np.zeros(grid.values.shape, dtype=bool)
-    v = grid.values
-    for parent, children in relations:
-        if hidden[parent]:
+    for num, mis in grid.pairs:
+        if num is None:
             continue
-        for num, _ in grid.pairs:
-            if num is not None and v[parent, num] == 0:
-                out[children, num] = True
+        out[:, mis] = grid.values[:, mis] == 0
+        zero = ~hidden & (grid.values[:, num] == 0)
+        grown = True
+        while grown:
+            grown = False
+            for parent, children in relations:
+                if zero[parent] and not zero[children].all():
+                    zero[children] = True
+                    grown = True
+        out[:, num] = zero & hidden
     return out
 
 
@@ -578,12 +607,13 @@ class _Moves:
         return best
 
 
-def protect(grid: Grid, rule: SmallNumberRule) -> np.ndarray:
+def protect(grid: Grid, rule: SmallNumberRule) -> tuple[np.ndarray, bool]:
     """The hidden cells: primary and omitted, then complements until every hidden value
-    has a move (or is shown, by linear programming, not to be pinned down)."""
+    has a move (or is shown, by linear programming, not to be pinned down); and
+    whether that succeeded."""
     hidden = grid.primary | grid.omitted
     if not hidden.any():
-        return hidden
+        return hidden, True
     relations = grid.relations()
     moves = _Moves(grid)
     columns = [0] + grid.numerator_columns
@@ -594,7 +624,7 @@ def protect(grid: Grid, rule: SmallNumberRule) -> np.ndarray:
         todo = [(int(c), col) for col in columns
                 for c in np.flatnonzero(hidden & grid.exists & ~certified[:, col] & ~free[:, col])]
         if not todo:
-            return hidden
+            return hidden, True
         todo.sort(key=lambda t: (not grid.primary[t[0]], moves.rank[t[0]], t[1]))
         changed = False
         for cell, col in todo:
@@ -609,7 +639,8 @@ def protect(grid: Grid, rule: SmallNumberRule) -> np.ndarray:
             certified[np.ix_(chosen, list(cols))] = True
         if not changed:
             break
-    return _last_resort(grid, relations, hidden, certified, columns, moves.rank)
+    missing = [mis for _, mis in grid.pairs if mis is not None]  # checked exactly only
+    return _last_resort(grid, relations, hidden, certified, columns + missing, moves.rank)
 
 
 def _last_resort(grid, relations, hidden, certified, columns, rank):  # noqa: PLR0913
@@ -620,7 +651,7 @@ def _last_resort(grid, relations, hidden, certified, columns, rank):  # noqa: PL
         todo = [(int(c), col) for col in columns for c in np.flatnonzero(
             hidden & grid.exists & ~certified[:, col] & ~free[:, col])]
         if not todo:
-            break
+            return hidden, True
         pinned = pinned_down(grid, relations, hidden, todo)
         for (cell, col), is_pinned in zip(todo, pinned):
             certified[cell, col] |= not is_pinned
@@ -628,12 +659,9 @@ def _last_resort(grid, relations, hidden, certified, columns, rank):  # noqa: PL
         extra = next((e for e in (_next_in_relation(grid, relations, c, col, hidden, rank)
                                   for c, col in stuck) if e is not None), None)
         if extra is None:
-            if stuck:
-                log.warning("complementary suppression: %d hidden values of %s stay pinned down",
-                            len(stuck), grid.periods[0][:4])
-            break
+            return hidden, not stuck
         hidden[extra] = True  # one at a time: each may settle the others
-    return hidden
+    return hidden, False
 
 
 def _next_in_relation(grid, relations, cell, col, hidden, rank) -> int | None:
@@ -690,40 +718,39 @@ def pinned_down(grid: Grid, relations, hidden: np.ndarray, targets) -> list[bool
 def free_to_move(a_eq, b_eq, a_ub, lower, upper, truth, targets) -> list[bool]:
     """Which target variables every integer solution pins to its true value.
 
-    Maximise the sum of t_i <= +-(x_i - truth_i), 0 <= t_i <= 1, over the targets still
-    open (x integer): a positive t_i proves x_i can move; when neither direction frees
-    another target, no solution moves any of them."""
+    For each target still open, push it to its largest and its smallest value (with
+    a small random push on the other open targets): any integer solution that differs
+    from the truth in a target proves that target free."""
     n, k = len(truth), len(targets)
     open_ = np.ones(k, dtype=bool)
-    eq = sparse.hstack([a_eq, sparse.csr_array((a_eq.shape[0], k))]).tocsr()
-    ub = sparse.hstack([a_ub, sparse.csr_array((a_ub.shape[0], k))]).tocsr()
-    progress = True
-    while progress and open_.any():
-        progress = False
+    cap = np.where(np.isinf(upper), truth.max(initial=0) * 4 + 100, upper)
+    rng = np.random.default_rng(0)
+    constraints = {"A_eq": a_eq if a_eq.shape[0] else None,
+                   "b_eq": b_eq if a_eq.shape[0] else None,
+                   "A_ub": a_ub if a_ub.shape[0] else None,
+                   "b_ub": np.zeros(a_ub.shape[0]) if a_ub.shape[0] else None,
+                   "bounds": np.c_[lower, cap], "method": "highs"}
+    pinned = np.zeros(k, dtype=bool)
+    for i in range(k):
+        if not open_[i]:
+            continue
         for sign in (1.0, -1.0):
-            idx = np.flatnonzero(open_)
-            # t_i - sign * x_i <= -sign * truth_i
-            link = sparse.csr_array((np.concatenate([np.ones(len(idx)), -sign * np.ones(len(idx))]),
-                                     (np.concatenate([np.arange(len(idx))] * 2),
-                                      np.concatenate([n + idx, targets[idx]]))),
-                                    shape=(len(idx), n + k))
-            a = sparse.vstack([ub, link]).tocsr()
-            b = np.concatenate([np.zeros(ub.shape[0]), -sign * truth[targets[idx]]])
-            objective = np.zeros(n + k)
-            objective[n + idx] = -1.0
-            t_upper = np.zeros(k)
-            t_upper[idx] = 1.0
-            result = linprog(objective, A_ub=a, b_ub=b,
-                             A_eq=eq if eq.shape[0] else None, b_eq=b_eq if eq.shape[0] else None,
-                             bounds=np.c_[np.concatenate([lower, np.zeros(k)]),
-                                          np.concatenate([upper, t_upper])], method="highs",
-                             integrality=np.r_[np.ones(n), np.zeros(k)])
-            if result.status != 0:
-                raise RuntimeError(f"the published figures admit no solution ({result.message})")
-            moved = idx[result.x[n + idx] > 1e-7]
-            if len(moved):
-                open_[moved] = False
-                progress = True
-            if not open_.any():
+            for spread in (0.01, 0.0):
+                objective = np.zeros(n)
+                objective[targets[open_]] = spread * rng.choice([-1.0, 1.0], open_.sum())
+                objective[targets[i]] = -sign
+                result = linprog(objective, **constraints)
+                x = result.x
+                if result.status != 0:
+                    raise RuntimeError(f"the published figures admit no solution ({result.message})")
+                if np.abs(x - np.round(x)).max() > 1e-6:  # a fractional corner: ask for integers
+                    x = linprog(objective, integrality=np.ones(n), **constraints).x
+                open_ &= np.abs(x[targets] - truth[targets]) < 0.5
+                if not open_[i]:
+                    break
+            if not open_[i]:
                 break
-    return open_.tolist()
+        if open_[i]:
+            pinned[i] = True
+            open_[i] = False
+    return pinned.tolist()
