@@ -16,11 +16,11 @@ import os
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import polars as pl
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.columns import ColumnSpec, ExtractSchema
 
@@ -49,10 +49,21 @@ class RegionTable(_Strict):
     name: str = Field(pattern=NAME)
 
 
+def _titles(value: dict[str, str]) -> dict[str, str]:
+    missing = {"da", "en"} - set(value)
+    if missing:
+        raise ValueError(f"title needs {' and '.join(sorted(missing))} (one per language)")
+    return value
+
+
+Titles = Annotated[dict[str, str], AfterValidator(_titles)]
+
+
 class Level(_Strict):
     """A reporting level below the region: its reference table and how it reaches a region."""
 
     level: str = Field(default="", pattern=r"^$|" + NAME)
+    title: Titles  # the level's name in reports, per language
     table: str = Field(pattern=NAME)
     code: str = Field(pattern=NAME)
     code_type: Literal["code", "integer", "text"]
@@ -66,6 +77,9 @@ class Level(_Strict):
         if (self.region is None) == (self.via is None):
             raise ValueError("give either region (a column) or via (another level)")
         return self
+
+    def title_in(self, language: str) -> str:
+        return self.title.get(language, self.title["en"])
 
     @property
     def dtype(self) -> pl.DataType:
@@ -152,11 +166,6 @@ class DateOrder(_Strict):
     not_before: str = Field(pattern=NAME)
 
 
-class Titles(_Strict):
-    da: str
-    en: str
-
-
 class Registry(_Strict):
     registry: str = Field(pattern=NAME)
     title: Titles
@@ -197,6 +206,9 @@ class Registry(_Strict):
     @property
     def name(self) -> str:
         return self.registry
+
+    def title_in(self, language: str) -> str:
+        return self.title.get(language, self.title["en"])
 
     @property
     def report_group(self) -> str:
