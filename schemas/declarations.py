@@ -313,8 +313,8 @@ def _load(path: Path, model):
         raise DeclarationError(f"{path.name}: not valid YAML: {problem}")
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-            for e in error.errors())
+            (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ") for e in error.errors())
         raise DeclarationError(f"{path.name}: {problems}")
 
 
