@@ -359,6 +359,10 @@ def _declared_units(registry: Registry, n: int, rng) -> dict[str, np.ndarray]:
     mostly the one that unit names (a clinic's patients mostly live in its municipality)."""
     first = LEVELS.levels[registry.region_from]
     table = reference_table(first.table)
+    hint = registry.columns[registry.units[first.level]].sample or {}
+    if hint.get("units"):  # only some units deliver (a hint: how many)
+        table = table[np.sort(rng.choice(table.height, min(hint["units"], table.height),
+                                         replace=False))]
     pick = rng.integers(0, table.height, n)
     out = {registry.units[first.level]: table[first.code].to_numpy()[pick].astype(object)}
     for level, column in registry.units.items():
