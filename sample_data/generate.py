@@ -399,11 +399,11 @@ def declared_breaks(registry: Registry, good: pl.DataFrame, extract_date: dt.dat
                                                   else 10**6) + 1))]
         elif column.type == "unit":
             level = next(LEVELS.levels[lv] for lv, c in registry.units.items() if c == name)
-            codes = good[name].drop_nulls().to_list()
+            zeros = sorted(c for c in good[name].drop_nulls().unique() if c[:1] == "0")
             if level.code_type == "integer":
                 breaks += [(name, "999"), (name, "1O1")]
-            elif level.code_type == "text" and codes and codes[0].lstrip("0") != codes[0]:
-                breaks.append((name, codes[0].lstrip("0")))  # leading zero lost: unknown
+            elif level.code_type == "text" and zeros:
+                breaks.append((name, zeros[0].lstrip("0")))  # leading zero lost: unknown
             else:
                 breaks.append((name, "Z999"))
         elif column.type == "date":
