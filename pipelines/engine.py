@@ -193,7 +193,8 @@ def registry_counts(registry: str, definitions: list[Definition], tables: Tables
             expected.append(cells)
             fits += year_fits
     if expected:
-        counts = counts.join(pl.concat(expected), on=GRAIN, how="left")
+        # A level the registry has no unit at is null in both: null keys must match.
+        counts = counts.join(pl.concat(expected), on=GRAIN, how="left", nulls_equal=True)
     return counts, medians, fits
 
 
