@@ -183,6 +183,7 @@ def test_the_oracle_gives_the_hand_written_outcome_of_every_boundary_case(bounda
     for (indicator, rid), want in built.expect.items():
         registry = ("cardiac_rehab_hospital" if rid.startswith("C_") else
                     "cardiac_rehab_municipal" if rid.startswith("M_") else
+                    "general_practice_diabetes" if rid.startswith("G_") else
                     "hipfracture" if rid.startswith("H_") else "stroke")
         record = loaded.current[registry].get(rid)
         if record is None:
