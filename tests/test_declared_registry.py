@@ -164,3 +164,25 @@ def test_a_declaration_that_names_an_undeclared_unit_is_refused(tmp_path):
     path.write_text(REGISTRY.replace("region_from: physio_practice", "region_from: hospital"))
     with pytest.raises(DeclarationError, match="physio_referral.yaml: region_from"):
         Declarations(schemas)
+
+
+def test_general_practice_without_clinics_is_a_layout_error(tmp_path):
+    """The registry folder without reference/clinics.csv stops the run: exit 1, one line."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from tests.builders import write_extract
+
+    folder = new_input(tmp_path / "input")
+    (folder / "reference" / "clinics.csv").unlink(missing_ok=True)
+    write_extract(folder, "general_practice_diabetes", "2025-06-30", [
+        {"record_id": "G1", "cpr": cpr_for(dt.date(1950, 1, 2)), "sex": "F",
+         "municipality_code": "101", "clinic_code": "009533", "review_date": "2025-03-01",
+         "diabetes_type": "DE11", "statin": "ja"}])
+    result = CliRunner().invoke(app, ["run", "--input", str(folder), "--output",
+                                      str(tmp_path / "out")],
+                                env={"KVALITET_PSEUDONYM_KEY": TEST_KEY.decode(),
+                                     "KVALITET_WAREHOUSE": ""})
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "clinics.csv" in lines[0], result.output[-1000:]
