@@ -24,7 +24,8 @@ from pipelines.settings import INDICATORS_DIR
 from schemas import EXTRACT_SCHEMAS
 
 CATALOGUE = {f"STROKE_0{i}" for i in range(1, 8)} | {f"HIP_0{i}" for i in range(1, 7)} | {
-    f"DHRD_0{i}" for i in range(1, 6)} | {"COMPL_STROKE", "COMPL_HIP"}
+    f"DHRD_0{i}" for i in range(1, 6)} | {"COMPL_STROKE", "COMPL_HIP"} | {
+    f"GP_DIAB_0{i}" for i in range(1, 6)}
 BROKEN = Path(__file__).parent / "broken_definitions"
 
 
