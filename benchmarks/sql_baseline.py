@@ -58,6 +58,11 @@ def _period(registry: str) -> str:
 
 def _unit(level: str, registry: str) -> str:
     by_hospital = SOURCES[registry].hospital_column is not None
+    units = SOURCES[registry].unit_columns
+    if level == "region" and SOURCES[registry].region_from not in ("hospital", "municipality"):
+        return "CAST(unit_region AS VARCHAR)"  # a declared level such as the clinic
+    if level not in ("national", "region", "hospital", "municipality"):
+        return f"CAST({units[level]} AS VARCHAR)"
     return {"national": "'DK'",
             "region": "CAST(hospital_region AS VARCHAR)" if by_hospital
             else "CAST(municipality_region AS VARCHAR)",
@@ -86,6 +91,13 @@ def flags_sql(d: Definition, cutoff: dt.date) -> str:
     hospital = "h.region_code AS hospital_region," if SOURCES[r].hospital_column else ""
     hospital_join = ("LEFT JOIN hospitals h ON h.hospital_code = r.hospital_code"
                      if SOURCES[r].hospital_column else "")
+    source = SOURCES[r]
+    if source.region_from not in ("hospital", "municipality"):  # e.g. clinic, via a level
+        from schemas.declarations import LEVELS
+
+        hospital += " u.region AS unit_region,"
+        hospital_join += (f" LEFT JOIN ({LEVELS.region_sql(source.region_from)}) AS u(code, "
+                          f"region) ON u.code = CAST(r.{source.region_column} AS VARCHAR)")
     return f"""
         SELECT r.*, {_period(r)} AS period_date, {hospital}
                m.region_code AS municipality_region,

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipelines.sources import SOURCES
-from schemas import EXTRACT_SCHEMAS
+from schemas import EXTRACT_SCHEMAS, LEVELS
 
 REGISTRIES = tuple(SOURCES)
 
@@ -126,7 +126,7 @@ class Match(Strict):
     """Completeness: a current record of ``registry`` for the same patient and hospital whose
     period date lies within +-days of the contact's date."""
 
-    registry: Literal["stroke", "hipfracture"]
+    registry: Literal[REGISTRIES]  # type: ignore[valid-type]
     same: list[str] = Field(default_factory=lambda: ["pseudonym", "hospital_code"])
     days: int = Field(ge=0, le=MAX_DAYS)
 
@@ -190,12 +190,12 @@ class Definition(Strict):
 
     @property
     def levels(self) -> tuple[str, ...]:
-        """Levels follow from the registry: municipal data has no hospital."""
+        """Levels follow from the registry's declared units (municipal data has no hospital);
+        completeness is counted where the registry counts its region (the hospital)."""
+        source = SOURCES[self.registry]
         if self.type == "completeness":
-            return ("national", "region", "hospital")
-        if SOURCES[self.registry].hospital_column is None:
-            return ("national", "region", "municipality")
-        return ("national", "region", "hospital", "municipality")
+            return ("national", "region", source.region_from)
+        return ("national", "region", *(lv for lv in LEVELS.levels if lv in source.unit_columns))
 
     @property
     def is_proportion(self) -> bool:

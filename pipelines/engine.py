@@ -1,7 +1,7 @@
 """The indicator engine: every definition, every reporting unit, level and period.
 
 Per registry one lazy Polars query flags each record for every indicator and
-sums the flags at the finest grain (hospital x municipality x month). Levels
+sums the flags at the finest grain (its units at every declared level x month). Levels
 and years are roll-ups of that grain, so counts add up by construction;
 medians (not additive) are computed from the records of each unit and period.
 """
@@ -20,11 +20,16 @@ from pipelines.intervals import Method, with_intervals
 from pipelines.risk_adjustment import ModelFit, adjust, canonical_sum, expected_cells
 from pipelines.sources import SOURCES
 from pipelines.warehouse import scalar
+from schemas.declarations import LEVELS as DECLARED_LEVELS
 
 log = logging.getLogger("kvalitet.engine")
 
-LEVELS = ("national", "region", "hospital", "municipality")
-NATIONAL_CODE, NATIONAL_NAME = "DK", "Danmark"
+# Reporting levels as schemas/levels.yaml declares them: national, region, then the units.
+LEVELS = DECLARED_LEVELS.names
+UNIT_LEVELS = DECLARED_LEVELS.units
+NATIONAL_CODE, NATIONAL_NAME = DECLARED_LEVELS.national.code, DECLARED_LEVELS.national.name
+# A grain cell names its unit at every unit level (null where the registry has no such unit).
+UNIT_COLUMNS = [level.code for level in UNIT_LEVELS]
 RISK_COLUMNS = ("expected", "oe_ratio", "oe_low", "oe_high", "adjusted_proportion",
                 "adjusted_low", "adjusted_high", "smoothed_proportion")
 RESULT_SCHEMA: dict[str, pl.DataType] = {
@@ -35,19 +40,18 @@ RESULT_SCHEMA: dict[str, pl.DataType] = {
     "standard": pl.Float64, "standard_met": pl.Boolean, "median": pl.Float64,
     **{c: pl.Float64 for c in RISK_COLUMNS},
 }
-GRAIN = ["indicator_id", "hospital_code", "municipality_code", "month"]
+CELL = [*UNIT_COLUMNS, "month"]
+GRAIN = ["indicator_id", *CELL]
 # Tolerance for standard_met: a proportion equal to the standard in exact arithmetic meets it.
 STANDARD_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
 class Tables:
-    """Current registry tables and the reference tables, as Polars frames."""
+    """Current registry tables and the reference tables (by table name), as Polars frames."""
 
     registries: dict[str, pl.LazyFrame]
-    hospitals: pl.DataFrame
-    municipalities: pl.DataFrame
-    regions: pl.DataFrame
+    reference: dict[str, pl.DataFrame]
 
 
 def columns_used(definitions: list[Definition]) -> dict[str, list[str]]:
@@ -79,9 +83,7 @@ def columns_used(definitions: list[Definition]) -> dict[str, list[str]]:
                                           SOURCES[d.completeness.registry].period_column])
             add(d.registry, d.completeness.same)
     for registry, names in used.items():
-        names |= {SOURCES[registry].period_column, "municipality_code"}
-        if SOURCES[registry].hospital_column:
-            names.add("hospital_code")
+        names |= {SOURCES[registry].period_column, *SOURCES[registry].unit_columns.values()}
     return {r: sorted(names) for r, names in used.items()}
 
 
@@ -107,12 +109,11 @@ def load_tables(con, columns: dict[str, list[str]]) -> Tables:
     def frame(sql: str) -> pl.DataFrame:
         return pl.from_arrow(con.sql(sql).to_arrow_table())
 
+    tables = [DECLARED_LEVELS.region.table, *(level.table for level in UNIT_LEVELS)]
     return Tables(
         registries={r: frame(f"SELECT {_select_list(r, cols)} FROM {r}").lazy()
                     for r, cols in sorted(columns.items())},
-        hospitals=frame("SELECT * FROM hospitals"),
-        municipalities=frame("SELECT * FROM municipalities"),
-        regions=frame("SELECT * FROM regions"),
+        reference={t: frame(f"SELECT * FROM {t}") for t in tables},
     )
 
 
@@ -135,19 +136,31 @@ def month_key(day: pl.Expr) -> pl.Expr:
 
 
 def _grain_keys(registry: str) -> list[pl.Expr]:
-    """Record-level grain keys, as integers where they can be; ``labelled`` turns them into
-    the output's text once the records are counted."""
-    hospital = (pl.col("hospital_code") if SOURCES[registry].hospital_column
-                else pl.lit(None, pl.String).alias("hospital_code"))
-    return [hospital, pl.col("municipality_code"), month_key(period_date(registry)).alias("month")]
+    """Record-level grain keys: the registry's own units (named as their level's code column)
+    and the month, as integers where they can be; ``labelled`` turns them into the output's
+    text once the records are counted, and adds the levels the registry has no unit at."""
+    units = SOURCES[registry].unit_columns
+    return [*(pl.col(units[level.level]).alias(level.code) for level in UNIT_LEVELS
+              if level.level in units),
+            month_key(period_date(registry)).alias("month")]
+
+
+def _cell_keys(registry: str) -> list[str]:
+    units = SOURCES[registry].unit_columns
+    return [level.code for level in UNIT_LEVELS if level.level in units] + ["month"]
 
 
 def labelled(cells: pl.DataFrame) -> pl.DataFrame:
-    """Grain keys as the output writes them: municipality code as text, month as YYYY-MM."""
+    """Grain keys as the output writes them: unit codes as text (a level the records have no
+    unit at as null), month as YYYY-MM."""
     month = pl.col("month")
+    first = [c for c in ("indicator_id",) if c in cells.columns]
+    rest = [c for c in cells.columns if c not in first and c not in CELL]
     return cells.with_columns(
-        pl.col("municipality_code").cast(pl.String),
-        pl.format("{}-{}", month // 100, (month % 100).cast(pl.String).str.zfill(2)).alias("month"))
+        *(pl.col(c).cast(pl.String) if c in cells.columns else pl.lit(None, pl.String).alias(c)
+          for c in UNIT_COLUMNS),
+        pl.format("{}-{}", month // 100, (month % 100).cast(pl.String).str.zfill(2)).alias("month"),
+    ).select(*first, *CELL, *rest)
 
 
 def registry_counts(registry: str, definitions: list[Definition], tables: Tables,
@@ -180,7 +193,8 @@ def registry_counts(registry: str, definitions: list[Definition], tables: Tables
             expected.append(cells)
             fits += year_fits
     if expected:
-        counts = counts.join(pl.concat(expected), on=GRAIN, how="left")
+        # A level the registry has no unit at is null in both: null keys must match.
+        counts = counts.join(pl.concat(expected), on=GRAIN, how="left", nulls_equal=True)
     return counts, medians, fits
 
 
@@ -191,7 +205,7 @@ def _expected(frame: pl.LazyFrame, keys: list[pl.Expr], c: CompiledDefinition
     records = (frame.filter(c.denominator)
                .select(*keys, c.numerator.alias("outcome"), *case_mix)
                .with_columns((pl.col("month") // 100).alias("year")))
-    cells, fits = expected_cells(records, c.definition, ["hospital_code", "municipality_code", "month"])
+    cells, fits = expected_cells(records, c.definition, _cell_keys(c.definition.registry))
     return labelled(cells).with_columns(pl.lit(c.definition.id).alias("indicator_id")), fits
 
 
@@ -200,7 +214,7 @@ def _long_counts(wide: pl.DataFrame | None) -> pl.DataFrame:
     columns = {"numerator": pl.Int64, "denominator": pl.Int64, "missing": pl.Int64}
     if wide is None or wide.is_empty():
         return pl.DataFrame(schema={k: pl.String for k in GRAIN} | columns)
-    keys = ["hospital_code", "municipality_code", "month"]
+    keys = CELL
     ids = [c.split("|")[0] for c in wide.columns if c.endswith("|denominator")]
     return pl.concat([
         wide.select(pl.lit(i).alias("indicator_id"), *keys,
@@ -233,46 +247,56 @@ def completeness_counts(definition: Definition, tables: Tables, cutoff: dt.date)
     flagged = (contacts.join(records, on=match.same, how="left")
                .group_by(*match.same, "contact_date")
                .agg(near.fill_null(False).any().alias("matched")))
+    lpr = SOURCES[definition.registry]
+    unit = DECLARED_LEVELS.levels[lpr.region_from].code
     counts = (flagged
-              .group_by("hospital_code", month_key(pl.col("contact_date")).alias("month"))
+              .group_by(pl.col(lpr.region_column).alias(unit),
+                        month_key(pl.col("contact_date")).alias("month"))
               .agg(pl.col("matched").sum().cast(pl.Int64).alias("numerator"),
                    pl.len().cast(pl.Int64).alias("denominator"),
                    pl.lit(0, pl.Int64).alias("missing"))
-              .with_columns(pl.lit(definition.id).alias("indicator_id"),
-                            pl.lit(None, pl.Int32).alias("municipality_code"))
+              .with_columns(pl.lit(definition.id).alias("indicator_id"))
               .collect())
     return labelled(counts).select(GRAIN + ["numerator", "denominator", "missing"])
 
 
-def _unit_expressions(definitions: list[Definition], tables: Tables) -> tuple[pl.LazyFrame, dict]:
-    """The grain's lookup columns and, per level, the expression naming a cell's unit."""
-    lookups = pl.concat([
-        tables.hospitals.select(pl.lit("hospital").alias("kind"),
-                                pl.col("hospital_code").alias("code"), "region_code"),
-        tables.municipalities.select(pl.lit("municipality").alias("kind"),
-                                     pl.col("municipality_code").cast(pl.String).alias("code"),
-                                     "region_code"),
-    ]).with_columns(pl.col("region_code").cast(pl.String))
-    by_hospital = [d.id for d in definitions if SOURCES[d.registry].hospital_column is not None]
-    region = (pl.when(pl.col("indicator_id").is_in(by_hospital))
-              .then(pl.col("hospital_region")).otherwise(pl.col("municipality_region")))
+def region_lookup(level, tables: Tables) -> pl.DataFrame:
+    """A level's unit code -> its region code, both as text: directly, or through the level
+    it names (a clinic through its municipality)."""
+    table = tables.reference[level.table]
+    if level.region:
+        return table.select(pl.col(level.code).cast(pl.String),
+                            pl.col(level.region).cast(pl.String).alias("region_code"))
+    up = DECLARED_LEVELS.levels[level.via]
+    above = region_lookup(up, tables).rename({up.code: "__up"})
+    return (table.select(pl.col(level.code).cast(pl.String), pl.col(up.code).cast(pl.String)
+                         .alias("__up"))
+            .join(above, on="__up", how="left").select(level.code, "region_code"))
+
+
+def _unit_expressions(definitions: list[Definition], tables: Tables
+                      ) -> tuple[dict[str, pl.DataFrame], dict]:
+    """Each unit level's region lookup and, per level, the expression naming a cell's unit:
+    a cell counts in the region of the level its registry declares (``region_from``)."""
+    lookups = {level.level: region_lookup(level, tables).rename(
+        {"region_code": f"__{level.level}_region"}) for level in UNIT_LEVELS}
+    region = pl.lit(None, pl.String)
+    for level in reversed(UNIT_LEVELS):
+        ids = [d.id for d in definitions if SOURCES[d.registry].region_from == level.level]
+        if ids:
+            region = (pl.when(pl.col("indicator_id").is_in(ids))
+                      .then(pl.col(f"__{level.level}_region")).otherwise(region))
     units = {"national": pl.lit(NATIONAL_CODE), "region": region,
-             "hospital": pl.col("hospital_code"), "municipality": pl.col("municipality_code")}
-    return lookups.lazy(), units
+             **{level.level: pl.col(level.code) for level in UNIT_LEVELS}}
+    return lookups, units
 
 
 def _by_unit(cells: pl.LazyFrame, definitions: list[Definition], tables: Tables,
              aggregations: list[pl.Expr], keys: list[str]) -> pl.LazyFrame:
     """Cells grouped to every (level, unit, month) their indicator reports."""
     lookups, units = _unit_expressions(definitions, tables)
-    cells = (cells
-             .join(lookups.filter(pl.col("kind") == "hospital").select(
-                 pl.col("code").alias("hospital_code"), pl.col("region_code").alias("hospital_region")),
-                 on="hospital_code", how="left")
-             .join(lookups.filter(pl.col("kind") == "municipality").select(
-                 pl.col("code").alias("municipality_code"),
-                 pl.col("region_code").alias("municipality_region")),
-                 on="municipality_code", how="left"))
+    for level in UNIT_LEVELS:
+        cells = cells.join(lookups[level.level].lazy(), on=level.code, how="left")
     parts = []
     for level, unit in units.items():
         ids = [d.id for d in definitions if level in d.levels]
@@ -317,18 +341,17 @@ def medians(values: pl.DataFrame, definitions: list[Definition], tables: Tables)
 
 
 def unit_names(tables: Tables) -> pl.DataFrame:
+    region = DECLARED_LEVELS.region
     return pl.concat([
         pl.DataFrame({"level": ["national"], "unit_code": [NATIONAL_CODE],
                       "unit_name": [NATIONAL_NAME]}),
-        tables.regions.select(pl.lit("region").alias("level"),
-                              pl.col("region_code").cast(pl.String).alias("unit_code"),
-                              pl.col("region_name").alias("unit_name")),
-        tables.hospitals.select(pl.lit("hospital").alias("level"),
-                                pl.col("hospital_code").alias("unit_code"),
-                                pl.col("hospital_name").alias("unit_name")),
-        tables.municipalities.select(pl.lit("municipality").alias("level"),
-                                     pl.col("municipality_code").cast(pl.String).alias("unit_code"),
-                                     pl.col("municipality_name").alias("unit_name")),
+        tables.reference[region.table].select(
+            pl.lit("region").alias("level"), pl.col(region.code).cast(pl.String).alias("unit_code"),
+            pl.col(region.name).alias("unit_name")),
+        *(tables.reference[level.table].select(
+            pl.lit(level.level).alias("level"),
+            pl.col(level.code).cast(pl.String).alias("unit_code"),
+            pl.col(level.name).alias("unit_name")) for level in UNIT_LEVELS),
     ])
 
 
@@ -400,7 +423,7 @@ def denominator_records(con, definitions: list[Definition], cutoff: dt.date, mon
                 c.numerator.alias("meets_numerator")))
     if not frames:
         return pl.DataFrame()
-    return labelled(pl.concat(pl.collect_all(frames)))
+    return labelled(pl.concat(pl.collect_all(frames), how="diagonal"))
 
 
 @dataclass

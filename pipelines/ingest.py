@@ -216,14 +216,14 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
 def _earlier_batch_duplicates(extract, checked, seen: pl.Series):
     """Rows of this batch whose record_id an earlier batch of the same file already had are
     quarantined as ``duplicate_record_id`` (within a batch, validation found them)."""
-    from pipelines.validation import QUARANTINE_COLUMNS, ValidatedExtract
+    from pipelines.validation import QUARANTINE_COLUMNS, UNIT_COLUMNS, ValidatedExtract
 
     ids = extract.rows["record_id"]
     again = extract.rows.filter(pl.col("record_id").is_in(seen.implode()))
     seen = pl.concat([seen, ids.drop_nulls().unique()]).unique()
     if again.is_empty():
         return checked, seen
-    context = [c for c in ("hospital_code", "municipality_code") if c in extract.rows.columns]
+    context = [c for c in UNIT_COLUMNS if c in extract.rows.columns]
     extra = again.select(
         pl.col(ROW_NUMBER).alias("row_number"), pl.lit("record_id").alias("column_name"),
         pl.lit("duplicate_record_id").alias("rule"), pl.col("record_id").alias("value"),

@@ -60,12 +60,13 @@ def _warehouse_fingerprint(warehouse_path: Path) -> dict:
     """What compute reads from the warehouse besides the definitions: the delivered extracts
     (content, date, retraction) and the reference tables (names, regions)."""
     from pipelines import warehouse
+    from pipelines.reference import TABLES
 
     with warehouse.connect(warehouse_path) as con:
         extracts = con.execute("SELECT source, content_hash, extract_date, retracted_at "
                                "FROM extract_files ORDER BY ALL").fetchall()
         reference = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
-                     for t in ("regions", "municipalities", "hospitals")}
+                     for t in TABLES}
     return {"extracts": extracts, "reference": reference}
 
 

@@ -1,4 +1,4 @@
-"""The registries the contract knows, and what is fixed about each of them."""
+"""The registries the contract knows (as declared in schemas/registries/), and extract file names."""
 
 from __future__ import annotations
 
@@ -7,24 +7,36 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.declarations import REGISTRIES
+
 
 @dataclass(frozen=True)
 class Source:
     name: str
     period_column: str  # the column whose date defines a record's period
     has_record_id: bool = True
-    hospital_column: str | None = "hospital_code"
+    units: tuple[tuple[str, str], ...] = (("hospital", "hospital_code"),
+                                          ("municipality", "municipality_code"))
+    region_from: str = "hospital"  # the level whose region a record counts in
+
+    @property
+    def unit_columns(self) -> dict[str, str]:
+        """Reporting level -> the column naming the record's unit at that level."""
+        return dict(self.units)
+
+    @property
+    def hospital_column(self) -> str | None:
+        return self.unit_columns.get("hospital")
+
+    @property
+    def region_column(self) -> str:
+        return self.unit_columns[self.region_from]
 
 
+# Declared in schemas/registries/*.yaml; nothing about a registry is written here.
 SOURCES: dict[str, Source] = {
-    s.name: s
-    for s in (
-        Source("stroke", "admission_at"),
-        Source("hipfracture", "admission_at"),
-        Source("cardiac_rehab_hospital", "index_date"),
-        Source("cardiac_rehab_municipal", "referral_received_date", hospital_column=None),
-        Source("lpr", "admission_at", has_record_id=False),
-    )
+    r.name: Source(r.name, r.period, r.has_record_id, tuple(r.units.items()), r.region_from)
+    for r in REGISTRIES.values()
 }
 
 EXTRACT_FILE_PATTERN = re.compile(r"(\d{4}-\d{2}-\d{2})\.(csv|parquet)$", re.IGNORECASE)

@@ -15,11 +15,14 @@ import polars as pl
 from pipelines import privacy
 from pipelines.extract_reader import ROW_NUMBER, RawExtract
 from schemas.columns import ExtractSchema, ValidationContext, raw
+from schemas.declarations import LEVELS
 
 HIDDEN_CPR = privacy.HIDDEN_CPR
+# The unit columns (one per declared level) let each reporting unit get its own rejected rows.
+UNIT_COLUMNS = [level.code for level in LEVELS.units]
 QUARANTINE_COLUMNS = {
     "row_number": pl.Int64, "column_name": pl.String, "rule": pl.String, "value": pl.String,
-    "record_id": pl.String, "hospital_code": pl.String, "municipality_code": pl.String,
+    "record_id": pl.String, **{c: pl.String for c in UNIT_COLUMNS},
 }
 
 
@@ -53,13 +56,15 @@ def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationCont
                                f"{problems.to_dicts()}")
     failures = failures.unique().sort("index", "column", "check")
 
-    unit_columns = [c for c in ("record_id", "hospital_code", "municipality_code")
-                    if c in schema.names]
+    # The row's record_id and its unit at each level, under the level's code column name.
+    unit_columns = {c.name: c.name for c in schema.columns if c.name == "record_id"}
+    unit_columns |= {c.name: LEVELS.levels[c.reference].code for c in schema.columns
+                     if c.reference in LEVELS.levels}
     failing = typed.with_row_index("index").filter(
         pl.col("index").cast(pl.Int64).is_in(failures["index"].unique().implode())
     ).with_columns(pl.col("index").cast(pl.Int64))
     context_columns = failing.select(
-        "index", ROW_NUMBER, *[pl.col(raw(c)).alias(c) for c in unit_columns])
+        "index", ROW_NUMBER, *[pl.col(raw(c)).alias(q) for c, q in unit_columns.items()])
     value_lookup = failing.select("index", *[raw(c) for c in schema.names]).unpivot(
         index="index", variable_name="column", value_name="value").with_columns(
         pl.col("column").str.strip_prefix("__raw__"))
@@ -71,7 +76,7 @@ def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationCont
             pl.col("column").alias("column_name"),
             pl.col("check").alias("rule"),
             shown(pl.col("value"), pl.col("column")).alias("value"),
-            *[shown(pl.col(c), pl.lit(c)).alias(c) for c in unit_columns],
+            *[shown(pl.col(q), pl.lit(q)).alias(q) for q in unit_columns.values()],
         )
     )
     # Lines the reader could not split: the value says where and what, never the line itself.

@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipelines.ingest import IngestSummary
 from schemas.columns import RULES
+from schemas.declarations import LEVELS
 
 
 def file_table(con) -> pl.DataFrame:
@@ -30,16 +31,22 @@ def rule_table(con) -> pl.DataFrame:
 
 
 def unit_rejections(con) -> pl.DataFrame:
-    """Each quarantined row under every reporting unit it belongs to (treating hospital,
-    municipality of residence or delivery)."""
-    return con.sql("""
-        SELECT 'hospital' AS level, hospital_code AS unit_code, * EXCLUDE (file_id)
-        FROM quarantine WHERE hospital_code IN (SELECT hospital_code FROM hospitals)
-        UNION ALL
-        SELECT 'municipality', municipality_code, * EXCLUDE (file_id)
-        FROM quarantine
-        WHERE TRY_CAST(municipality_code AS INTEGER) IN (SELECT municipality_code FROM municipalities)
-        ORDER BY level, unit_code, source, file_name, row_number""").pl()
+    """Each quarantined row under every reporting unit it belongs to (its unit at each
+    declared level: treating hospital, municipality of residence or delivery, clinic)."""
+    parts = [f"""
+        SELECT '{level.level}' AS level, {level.code} AS unit_code, * EXCLUDE (file_id)
+        FROM quarantine WHERE {_known(level)}""" for level in LEVELS.units]
+    return con.sql(" UNION ALL ".join(parts) +
+                   " ORDER BY level, unit_code, source, file_name, row_number").pl()
+
+
+def _known(level) -> str:
+    """The row's delivered text names a unit of the level's reference table (whole numbers
+    compared as numbers)."""
+    if level.code_type == "integer":
+        return (f"TRY_CAST({level.code} AS INTEGER) IN "
+                f"(SELECT {level.code} FROM {level.table})")
+    return f"{level.code} IN (SELECT {level.code} FROM {level.table})"
 
 
 def build(con, summary: IngestSummary | None) -> dict:

@@ -37,12 +37,17 @@ class KeyMismatch(WarehouseError):
 
 
 def sql_files(folder: str) -> list[Path]:
-    return sorted((SQL_DIR / folder).glob("*.sql"))
+    """Plain SQL and templates (``*.sql.j2``, rendered for the declared registries and
+    levels), in the order of their names."""
+    return sorted([*(SQL_DIR / folder).glob("*.sql"), *(SQL_DIR / folder).glob("*.sql.j2")],
+                  key=lambda p: p.name)
 
 
 def apply_sql(con: duckdb.DuckDBPyConnection, folder: str) -> None:
+    from schemas.declarations import render_sql
+
     for path in sql_files(folder):
-        con.execute(path.read_text(encoding="utf-8"))
+        con.execute(render_sql(path) if path.suffix == ".j2" else path.read_text(encoding="utf-8"))
 
 
 def operational_problem(path: Path, problem: Exception) -> WarehouseError:

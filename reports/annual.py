@@ -25,27 +25,29 @@ from reports.funnel import funnel_table
 from reports.labels import TEXT, count, number, percent
 from reports.run_chart import anhoej
 from reports.suppression import PRIMARY, Hierarchy, SmallNumberRule, as_text
+from pipelines.sources import SOURCES
+from schemas.declarations import LEVELS, REGISTRIES
 
 log = logging.getLogger("kvalitet.reports")
 
-REGISTRY_TITLES = {
-    "stroke": {"da": "Apopleksi", "en": "Stroke"},
-    "hipfracture": {"da": "Hoftebrud", "en": "Hip fracture"},
-    "cardiac_rehab": {"da": "Hjerterehabilitering", "en": "Cardiac rehabilitation"},
-}
-SOURCES_OF = {"stroke": ["stroke"], "hipfracture": ["hipfracture"],
-              "cardiac_rehab": ["cardiac_rehab_hospital", "cardiac_rehab_municipal"]}
+# Registries and their reports as declared in schemas/registries/*.yaml (``report:`` groups
+# several registries, e.g. the hospital and municipal parts of cardiac rehabilitation).
+SOURCES_OF: dict[str, list[str]] = {}
+for _r in REGISTRIES.values():
+    SOURCES_OF.setdefault(_r.report_group, []).append(_r.name)
+REGISTRY_TITLES = {group: REGISTRIES[names[0]].title for group, names in SOURCES_OF.items()}
 
 
 def report_group(d: Definition) -> str:
     """Which registry's report an indicator belongs to."""
     if d.completeness:
-        return d.completeness.registry
-    return "cardiac_rehab" if d.registry.startswith("cardiac_rehab") else d.registry
+        return REGISTRIES[d.completeness.registry].report_group
+    return REGISTRIES[d.registry].report_group
 
 
 def unit_level(d: Definition) -> str:
-    return "hospital" if "hospital" in d.levels else "municipality"
+    """The level a registry's units are compared at: the one its region comes from."""
+    return SOURCES[d.registry].region_from
 
 
 @dataclass
@@ -230,12 +232,14 @@ def overview(definitions: list[Definition], published: pl.DataFrame, year: int,
 def validation_by_hospital(con, group: str) -> list[dict]:
     sources = SOURCES_OF[group]
     loaded = " UNION ALL ".join(
-        f"SELECT {'hospital_code' if s != 'cardiac_rehab_municipal' else 'CAST(municipality_code AS VARCHAR)'}"
-        f" AS unit_code FROM {s}" for s in sources)
+        f"SELECT CAST({SOURCES[s].region_column} AS VARCHAR) AS unit_code FROM {s}"
+        for s in sources)
+    first = LEVELS.levels[SOURCES[sources[0]].region_from].code
+    unit = ", ".join([first, *(lv.code for lv in LEVELS.units if lv.code != first)])
     rows = con.sql(f"""
         WITH loaded AS (SELECT unit_code, count(*) AS rows_loaded FROM ({loaded}) GROUP BY 1),
         rejected AS (
-            SELECT coalesce(hospital_code, municipality_code) AS unit_code,
+            SELECT coalesce({unit}) AS unit_code,
                    count(DISTINCT (file_id, row_number)) AS rows_quarantined
             FROM quarantine WHERE source IN ({', '.join(repr(s) for s in sources)}) GROUP BY 1)
         SELECT coalesce(l.unit_code, r.unit_code) AS unit_code,
@@ -300,8 +304,9 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], year: int, 
         charts.write(folder)
         write_tables(folder, members, published, year, rule)
         page = template.render(
-            t=TEXT[language], language=language, year=year,
-            registry=REGISTRY_TITLES[group][language],
+            t={**{lv: LEVELS.levels[lv].title_in(language) for lv in LEVELS.levels},
+               **TEXT[language]}, language=language, year=year,
+            registry=REGISTRY_TITLES[group].get(language, REGISTRY_TITLES[group]["en"]),
             overview=overview(members, published, year, rule, language, sections),
             sections=[sections[d.id] for d in members],
             validation=validation_by_hospital(con, group),

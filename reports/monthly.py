@@ -26,6 +26,7 @@ from reports.figures import OKABE_ITO
 from reports.labels import TEXT
 from reports.run_chart import anhoej
 from reports.suppression import Hierarchy, SmallNumberRule, as_text
+from schemas.declarations import LEVELS
 
 log = logging.getLogger("kvalitet.reports")
 
@@ -94,13 +95,10 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
         rule)
     records = denominator_records(con, definitions, cutoff, month)
     rejected = validation_report.unit_rejections(con)
-    regions = {
-        "hospital": dict(con.sql("SELECT hospital_code, CAST(region_code AS VARCHAR) FROM hospitals").fetchall()),
-        "municipality": dict(con.sql("SELECT CAST(municipality_code AS VARCHAR), "
-                                     "CAST(region_code AS VARCHAR) FROM municipalities").fetchall()),
-    }
+    regions = {level: dict(con.sql(LEVELS.region_sql(level)).fetchall())
+               for level in LEVELS.levels}
     folders = []
-    for level in ("hospital", "municipality"):
+    for level in LEVELS.levels:  # every declared unit level: hospital, municipality, clinic
         own_level = window.filter(pl.col("level") == level)
         for (code,), own in own_level.group_by(["unit_code"], maintain_order=True):
             folder = output / f"{level}_{code}"
@@ -135,7 +133,7 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
             figure = unit_figure(series, own["unit_name"][0], titles, language)
             figure.write_html(folder / "run_charts.html", include_plotlyjs="directory",
                               config={"displaylogo": False})
-            key = "hospital_code" if level == "hospital" else "municipality_code"
+            key = LEVELS.levels[level].code
             if not records.is_empty():
                 (records.filter(pl.col(key) == code, ~pl.col("meets_numerator"))
                  .select("indicator_id", "record_id", pl.col("month").alias("period"))

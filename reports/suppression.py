@@ -79,15 +79,10 @@ class Hierarchy:
 
     @classmethod
     def from_warehouse(cls, con) -> "Hierarchy":
-        queries = {"hospital": "SELECT hospital_code, CAST(region_code AS VARCHAR) FROM hospitals",
-                   "municipality": "SELECT CAST(municipality_code AS VARCHAR), "
-                                   "CAST(region_code AS VARCHAR) FROM municipalities"}
-        tables = {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables")
-                  .fetchall()}
-        if "clinics" in tables:  # a clinic's region is that of its municipality
-            queries["clinic"] = ("SELECT c.clinic_code, CAST(m.region_code AS VARCHAR) "
-                                 "FROM clinics c JOIN municipalities m USING (municipality_code)")
-        return cls({level: dict(con.sql(q).fetchall()) for level, q in queries.items()})
+        from schemas.declarations import LEVELS  # the levels and how each reaches its region
+
+        return cls({level: dict(con.sql(LEVELS.region_sql(level)).fetchall())
+                    for level in LEVELS.levels})
 
 
 @dataclass(frozen=True)

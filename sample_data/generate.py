@@ -15,11 +15,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from schemas.declarations import LEVELS, REGISTRIES, Registry
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 FIRST_DAY = dt.datetime(2023, 1, 1)
@@ -291,6 +294,125 @@ def lpr(world: World, registries: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(parts).sort("admission_at")
 
 
+# -- any declared registry ----------------------------------------------------------------
+def reference_table(table: str) -> pl.DataFrame:
+    """A reference table as text (codes keep their leading zeros: 012345 is not 12345)."""
+    return pl.read_csv(REFERENCE_DIR / f"{table}.csv", infer_schema=False)
+
+
+def declared(registry: Registry, n: int, seed: int) -> pl.DataFrame:
+    """Records of a registry that has no hand-written generator, from its declaration in
+    schemas/registries/<name>.yaml alone: every column by its type and domain, optional
+    ``sample:`` hints (values and weights, a mean and spread, offsets from the period date,
+    the share missing) making them plausible. Its own random stream, so adding a registry
+    changes no other registry's sample."""
+    rng = np.random.default_rng([seed, zlib.crc32(registry.name.encode())])
+    last = dt.datetime.combine(EXTRACT_DATES[-1], dt.time(12))
+    span = int((last - FIRST_DAY).total_seconds() // 60)
+    period = (np.datetime64(FIRST_DAY, "m") + np.sort(rng.integers(0, span, n)) * MINUTE
+              ).astype("datetime64[us]")
+    units = _declared_units(registry, n, rng)
+    data: dict[str, object] = {}
+    for name, column in registry.columns.items():
+        hint = column.sample or {}
+        if name in units:
+            values = units[name]
+        elif name == registry.period:
+            values = period if column.type == "datetime" else period.astype("datetime64[D]")
+        elif column.type == "record_id":
+            values = np.array([f"{registry.name[:1].upper()}{i:08d}" for i in range(n)], object)
+        elif column.type == "cpr":
+            ages = np.clip(rng.normal(hint.get("age_mean", 60), hint.get("age_sd", 15), n),
+                           hint.get("age_min", 0), hint.get("age_max", 100)).astype(int)
+            values = cpr_numbers(rng, birth_dates(rng, period, ages))
+        elif column.type == "code":
+            choices = hint.get("values", column.values)
+            weights = np.array(hint.get("weights", [1.0] * len(choices)), float)
+            values = rng.choice(choices, size=n, p=weights / weights.sum()).astype(object)
+        elif column.type == "answer":
+            values = answers(rng, np.full(n, float(hint.get("yes", 0.7))))
+        elif column.type == "integer":
+            low = column.min if column.min is not None else 0
+            high = column.max if column.max is not None else low + 100
+            if "mean" in hint:
+                drawn = np.round(rng.normal(hint["mean"], hint.get("sd", 1.0), n))
+            else:
+                drawn = rng.integers(low, high + 1, n)
+            values = np.clip(drawn, low, high).astype(int).astype(object)
+        elif column.type in ("date", "datetime"):
+            start, end = hint.get("days", [0, 30])
+            offset = rng.integers(start, end + 1, n).astype("timedelta64[D]")
+            anchor = period.astype("datetime64[D]") if column.type == "date" else period
+            values = (anchor + offset).astype("datetime64[D]" if column.type == "date"
+                                              else "datetime64[us]")
+        else:  # text, link: nothing to link to in a registry of its own
+            values = np.array([None] * n, object)
+        missing = float(hint.get("missing", 0.0 if column.required else 0.05))
+        if missing and column.type not in ("answer", "unit", "record_id", "cpr"):
+            values = maybe(rng, missing, np.asarray(values))
+        data[name] = values
+    return pl.DataFrame(data)
+
+
+def _declared_units(registry: Registry, n: int, rng) -> dict[str, np.ndarray]:
+    """The unit columns: first the unit the region comes from; a unit at another level is
+    mostly the one that unit names (a clinic's patients mostly live in its municipality)."""
+    first = LEVELS.levels[registry.region_from]
+    table = reference_table(first.table)
+    hint = registry.columns[registry.units[first.level]].sample or {}
+    if hint.get("units"):  # only some units deliver (a hint: how many)
+        table = table[np.sort(rng.choice(table.height, min(hint["units"], table.height),
+                                         replace=False))]
+    pick = rng.integers(0, table.height, n)
+    out = {registry.units[first.level]: table[first.code].to_numpy()[pick].astype(object)}
+    for level, column in registry.units.items():
+        if level == first.level:
+            continue
+        unit = LEVELS.levels[level]
+        codes = reference_table(unit.table)[unit.code].to_numpy().astype(object)
+        values = rng.choice(codes, size=n)
+        if unit.code in table.columns:
+            own = table[unit.code].to_numpy()[pick].astype(object)
+            values = np.where(rng.random(n) < 0.9, own, values)
+        out[column] = values
+    return out
+
+
+def declared_breaks(registry: Registry, good: pl.DataFrame, extract_date: dt.date
+                    ) -> list[tuple[str, str | None]]:
+    """A broken value for every rule a declared registry's columns carry."""
+    later = (extract_date + dt.timedelta(days=3)).isoformat()
+    breaks: list[tuple[str, str | None]] = []
+    for name, column in registry.columns.items():
+        if column.required and column.type != "answer":
+            breaks.append((name, None))  # required value missing
+        if column.type == "cpr":
+            breaks += [(name, "3102801234"), (name, "12345")]
+        elif column.type == "record_id":
+            breaks.append((name, "010101-1234"))  # shaped like a CPR number
+        elif column.type == "code":
+            breaks.append((name, "XX99"))
+        elif column.type == "answer":
+            breaks.append((name, "maybe"))
+        elif column.type == "integer":
+            breaks += [(name, "1O1"), (name, str((column.max if column.max is not None
+                                                  else 10**6) + 1))]
+        elif column.type == "unit":
+            level = next(LEVELS.levels[lv] for lv, c in registry.units.items() if c == name)
+            zeros = sorted(c for c in good[name].drop_nulls().unique() if c[:1] == "0")
+            if level.code_type == "integer":
+                breaks += [(name, "999"), (name, "1O1")]
+            elif level.code_type == "text" and zeros:
+                breaks.append((name, zeros[0].lstrip("0")))  # leading zero lost: unknown
+            else:
+                breaks.append((name, "Z999"))
+        elif column.type == "date":
+            breaks += [(name, "01-02-2025"), (name, later)]
+        elif column.type == "datetime":
+            breaks += [(name, "2025-02-30 10:00"), (name, later + " 08:00")]
+    return breaks
+
+
 # -- extracts -------------------------------------------------------------------------------
 DATE_COLUMNS = {"death_date", "reoperation_date", "index_date", "referral_date",
                 "referral_received_date", "rehab_start_date", "rehab_end_date"}
@@ -346,6 +468,18 @@ def broken_rows(source: str, good: pl.DataFrame, extract_date: dt.date) -> list[
     rows = good.head(12).to_dicts()
     if len(rows) < 12:
         return []
+    if source not in FORMATS:  # a declared registry without a hand-written generator
+        out = []
+        for i, (column, value) in enumerate(declared_breaks(REGISTRIES[source], good,
+                                                            extract_date)):
+            row = dict(rows[i % len(rows)])
+            if "record_id" in row and column != "record_id":
+                row["record_id"] = f"BAD-{source[:3].upper()}-{extract_date:%Y%m}-{i:02d}"
+            row[column] = value
+            out.append(row)
+        if "record_id" in good.columns:
+            out.append(dict(rows[-1]))  # the same record_id twice in one file
+        return out
     later = (extract_date + dt.timedelta(days=3)).isoformat()
     ts_cols = [c for c in good.columns if c.endswith("_at") and c != "admission_at"]
     breaks = [
@@ -421,11 +555,25 @@ def corrections(source: str, text: pl.DataFrame, rng) -> pl.DataFrame:
         fix = pl.Series(rng.random(text.height) < 0.03)
         return text.with_columns(pl.when(fix).then(pl.lit("ja")).otherwise(pl.col("rehab_plan"))
                                  .alias("rehab_plan"))
+    if source not in FORMATS:  # a declared registry: some unknown answers become known
+        answered = [n for n, c in REGISTRIES[source].columns.items() if c.type == "answer"]
+        if answered:
+            own = np.random.default_rng([zlib.crc32(source.encode()), text.height])
+            fix = pl.Series(own.random(text.height) < 0.03)
+            return text.with_columns(
+                pl.when(fix & (pl.col(answered[0]) == "uoplyst")).then(pl.lit("ja"))
+                .otherwise(pl.col(answered[0])).alias(answered[0]))
     return text
 
 
+# The hand-written registries first (their random stream is fixed), then every other
+# declared registry, each from its declaration and with a random stream of its own.
+ALL_SOURCES = (*FORMATS, *(r for r in REGISTRIES if r not in FORMATS))
+DECLARED_FORMAT = [(";", "utf-8", False), (",", "cp1252", False)]
+
+
 def generate(out: Path, rows: int = 3000, seed: int = 2025, bad_rows: bool = True,
-             sources: tuple[str, ...] = tuple(FORMATS)) -> dict[str, int]:
+             sources: tuple[str, ...] = ALL_SOURCES) -> dict[str, int]:
     world = World.make(seed)
     rng = world.rng
     registries: dict[str, pl.DataFrame] = {}
@@ -439,6 +587,9 @@ def generate(out: Path, rows: int = 3000, seed: int = 2025, bad_rows: bool = Tru
         registries["cardiac_rehab_municipal"] = typed(municipal)
     if "lpr" in sources:
         registries["lpr"] = typed(lpr(world, {k: registries[k] for k in ("stroke", "hipfracture")}))
+    for source in sources:
+        if source not in FORMATS:
+            registries[source] = typed(declared(REGISTRIES[source], rows, seed))
 
     if out.exists():
         shutil.rmtree(out)
@@ -448,6 +599,10 @@ def generate(out: Path, rows: int = 3000, seed: int = 2025, bad_rows: bool = Tru
     # Danish names in a cp1252, ';' file, as many exports are.
     municipalities = pl.read_csv(REFERENCE_DIR / "municipalities.csv")
     write_csv(municipalities, out / "reference" / "municipalities.csv", ";", "cp1252")
+    for level in LEVELS.units:  # further levels' tables, as committed (e.g. clinics.csv)
+        extra = REFERENCE_DIR / f"{level.table}.csv"
+        if level.table not in ("hospitals", "municipalities") and extra.exists():
+            shutil.copy(extra, out / "reference" / extra.name)
 
     written = {}
     for source in sources:
@@ -455,10 +610,11 @@ def generate(out: Path, rows: int = 3000, seed: int = 2025, bad_rows: bool = Tru
         folder.mkdir()
         frame = registries[source]
         for i, extract_date in enumerate(EXTRACT_DATES):
-            text = as_text(as_of(frame, PERIOD_COLUMN[source], extract_date), rng)
+            period = PERIOD_COLUMN.get(source) or REGISTRIES[source].period
+            text = as_text(as_of(frame, period, extract_date), rng)
             if i > 0:
                 text = corrections(source, text, rng)
-            delimiter, encoding, bom = FORMATS[source][i]
+            delimiter, encoding, bom = FORMATS.get(source, DECLARED_FORMAT)[i]
             if bad_rows:
                 bad = broken_rows(source, text, extract_date)
                 if bad:
@@ -489,7 +645,7 @@ def main() -> None:
                         "registries scale with it (hip 0.6x, cardiac 0.5x, LPR ~1.7x)")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--no-bad-rows", action="store_true")
-    parser.add_argument("--sources", default=",".join(FORMATS))
+    parser.add_argument("--sources", default=",".join(ALL_SOURCES))
     args = parser.parse_args()
     written = generate(args.out, args.rows, args.seed, not args.no_bad_rows,
                        tuple(args.sources.split(",")))

@@ -1,13 +1,10 @@
-"""Pandera schemas: one per registry extract, plus the reference tables and the output contract."""
+"""Registry extracts as declared in ``registries/*.yaml`` (their Pandera schemas are derived
+from the declarations), the reporting levels of ``levels.yaml``, and the column kinds."""
 
-from schemas import (
-    cardiac_rehab_hospital, cardiac_rehab_municipal, hipfracture, lpr, stroke,
-)
 from schemas.columns import ExtractSchema, ValidationContext
+from schemas.declarations import DECLARED, LEVELS, REGISTRIES
 
-EXTRACT_SCHEMAS: dict[str, ExtractSchema] = {
-    m.schema.source: m.schema
-    for m in (stroke, hipfracture, cardiac_rehab_hospital, cardiac_rehab_municipal, lpr)
-}
+EXTRACT_SCHEMAS: dict[str, ExtractSchema] = DECLARED.schemas
 
-__all__ = ["EXTRACT_SCHEMAS", "ExtractSchema", "ValidationContext"]
+__all__ = ["DECLARED", "EXTRACT_SCHEMAS", "ExtractSchema", "LEVELS", "REGISTRIES",
+           "ValidationContext"]

@@ -10,6 +10,7 @@ it enforces; that name is the ``rule`` a quarantined row carries.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -52,11 +53,18 @@ def raw(name: str) -> str:
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """What a file is checked against besides its own rows."""
+    """What a file is checked against besides its own rows: the extract date and the codes
+    of every reporting level's reference table."""
 
     extract_date: dt.date
-    hospital_codes: frozenset[str]
-    municipality_codes: frozenset[int]
+    hospital_codes: frozenset[str] = frozenset()
+    municipality_codes: frozenset[int] = frozenset()
+    other_codes: tuple[tuple[str, frozenset], ...] = ()  # (level, codes) of further levels
+
+    def codes(self, level: str) -> frozenset:
+        known = {"hospital": self.hospital_codes, "municipality": self.municipality_codes,
+                 **dict(self.other_codes)}
+        return known.get(level, frozenset())
 
 
 @dataclass(frozen=True)
@@ -68,11 +76,12 @@ class ColumnSpec:
     pattern: str | None = None  # domain of a code column given as a regex instead
     minimum: int | None = None
     maximum: int | None = None
-    reference: Literal["hospital", "municipality"] | None = None
-    not_before: str | None = None  # a datetime column this one must not precede
+    reference: str | None = None  # a reporting level whose reference table holds the code
+    not_before: str | None = None  # a date or datetime column this one must not precede
     unique_in_file: bool = False
     is_record_id: bool = False  # an identifier: refused when shaped like a CPR number
     dtype: pl.DataType = field(default=None)  # type: ignore[assignment]
+    sql_type: str = ""  # the warehouse column type
 
     def __post_init__(self) -> None:
         default = {
@@ -81,6 +90,14 @@ class ColumnSpec:
         }[self.kind]
         if self.dtype is None:
             object.__setattr__(self, "dtype", default)
+        if not self.sql_type:
+            sql = {"integer": "BIGINT", "date": "DATE", "datetime": "TIMESTAMP"}
+            object.__setattr__(self, "sql_type", sql.get(self.kind, "VARCHAR"))
+
+    @property
+    def order_rule(self) -> str:
+        """The rule name of a date-order check: before_admission for admission_at."""
+        return "before_" + re.sub(r"_(at|date)$", "", self.not_before or "")
 
     # -- typing ---------------------------------------------------------------
     def typed(self) -> pl.Expr:
@@ -131,13 +148,12 @@ class ColumnSpec:
             checks.append(_check("range", value.is_between(low, high)))
         if self.kind == "cpr":
             checks.append(_check("valid_cpr", text.is_null() | cpr_rules.is_valid(text)))
-        if self.reference == "hospital":
-            checks.append(_check("known_code", value.is_in(sorted(context.hospital_codes))))
-        if self.reference == "municipality":
-            checks.append(_check("known_code", value.is_in(sorted(context.municipality_codes))))
+        if self.reference:
+            known = pl.Series(sorted(context.codes(self.reference)), dtype=self.dtype)
+            checks.append(_check("known_code", value.is_in(known.implode())))
         if self.not_before:
             other = pl.col(self.not_before)
-            checks.append(_check("before_admission", other.is_null() | (value >= other)))
+            checks.append(_check(self.order_rule, other.is_null() | (value >= other)))
         if self.kind in ("date", "datetime"):
             day = value if self.kind == "date" else value.dt.date()
             checks.append(_check("after_extract_date", day <= pl.lit(context.extract_date)))
@@ -151,50 +167,6 @@ def _check(rule: str, passes: pl.Expr, ignore_na: bool = True) -> pa.Check:
         return data.lazyframe.select(_passes.fill_null(ignore_na).alias(data.key))
 
     return pa.Check(vectorised, name=rule, ignore_na=False)
-
-
-# Column kinds shared by several extracts ------------------------------------------
-def record_id() -> ColumnSpec:
-    return ColumnSpec("record_id", "string", unique_in_file=True, is_record_id=True)
-
-
-def cpr() -> ColumnSpec:
-    return ColumnSpec("cpr", "cpr")
-
-
-def sex() -> ColumnSpec:
-    return ColumnSpec("sex", "code", allowed=("M", "F"))
-
-
-def municipality_code() -> ColumnSpec:
-    return ColumnSpec("municipality_code", "integer", reference="municipality", dtype=pl.Int32)
-
-
-def hospital_code() -> ColumnSpec:
-    return ColumnSpec("hospital_code", "code", reference="hospital")
-
-
-def answer(name: str) -> ColumnSpec:
-    return ColumnSpec(name, "answer", required=False)
-
-
-def admission_at() -> ColumnSpec:
-    return ColumnSpec("admission_at", "datetime")
-
-
-def optional_datetime(name: str, not_before_admission: bool = False) -> ColumnSpec:
-    return ColumnSpec(name, "datetime", required=False,
-                      not_before="admission_at" if not_before_admission else None)
-
-
-def optional_date(name: str) -> ColumnSpec:
-    return ColumnSpec(name, "date", required=False)
-
-
-def score(name: str, minimum: int, maximum: int) -> ColumnSpec:
-    # Int32 in frames although stored as SMALLINT: arithmetic on Int16 wraps silently.
-    return ColumnSpec(name, "integer", required=False, minimum=minimum, maximum=maximum,
-                      dtype=pl.Int32)
 
 
 @dataclass(frozen=True)

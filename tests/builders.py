@@ -73,9 +73,13 @@ def lpr_row(**values) -> dict:
 
 
 def new_input(folder: Path) -> Path:
+    """An input folder with every declared reference table the sample data has."""
+    from pipelines.reference import TABLES
+
     (folder / "reference").mkdir(parents=True, exist_ok=True)
-    for name in ("regions", "municipalities", "hospitals"):
-        shutil.copy(REFERENCE / f"{name}.csv", folder / "reference" / f"{name}.csv")
+    for name in TABLES:
+        if (REFERENCE / f"{name}.csv").exists():
+            shutil.copy(REFERENCE / f"{name}.csv", folder / "reference" / f"{name}.csv")
     return folder
 
 

@@ -37,10 +37,12 @@ from scipy.optimize import linprog
 from scipy.sparse.linalg import lsqr
 
 from reports.labels import TEXT
+from schemas.declarations import LEVELS
 
 SMALL, COMPLEMENT = "<5", ".."
 COUNTS = ("denominator", "numerator", "missing")
-LEVEL_OF_LABEL = {TEXT["da"][k]: k for k in ("region", "hospital", "municipality")}
+LEVEL_OF_LABEL = {TEXT["da"][k]: k for k in ("region", "hospital", "municipality")} | {
+    LEVELS.levels["clinic"].title["da"]: "clinic"}  # a declared level (schemas/levels.yaml)
 
 
 # -- what the attacker has read ------------------------------------------------------------
@@ -179,7 +181,8 @@ def read_published(reports: dict, names: dict) -> tuple[Knowledge, dict]:
                                     infer_schema_length=None),
                        f"{folder.name}/xlsx/{sheet.title}", k)
         for indicator, levels in csv.group_by("indicator_id").agg(pl.col("level").unique()).rows():
-            unit_level[indicator] = "hospital" if "hospital" in levels else "municipality"
+            unit_level[indicator] = next(lv for lv in ("hospital", "clinic", "municipality")
+                                         if lv in levels)
         page = ReportPage()
         page.feed((folder / "annual_report.html").read_text(encoding="utf-8"))
         for section, summary, rows in page.tables:
@@ -457,7 +460,10 @@ def attacker(sample_reports):
                                      "FROM hospitals").fetchall()),
             "municipality": dict(con.sql("SELECT CAST(municipality_code AS VARCHAR), "
                                          "CAST(region_code AS VARCHAR) FROM municipalities")
-                                 .fetchall())}
+                                 .fetchall()),
+            "clinic": dict(con.sql("SELECT c.clinic_code, CAST(m.region_code AS VARCHAR) FROM "
+                                   "clinics c JOIN municipalities m USING (municipality_code)")
+                           .fetchall())}
         regions = [r[0] for r in con.sql("SELECT CAST(region_code AS VARCHAR) FROM regions")
                    .fetchall()]
     results = pl.read_parquet(sample_reports["output"] / "indicator_results.parquet")
@@ -470,7 +476,8 @@ def attacker(sample_reports):
         key = (row["indicator_id"], row["period"], row["level"], row["unit_code"])
         truth[key] = {c: row[c] for c in COUNTS if row[c] is not None}
     units = {"national": ["DK"], "region": regions, "hospital": sorted(region_of["hospital"]),
-             "municipality": sorted(region_of["municipality"])}
+             "municipality": sorted(region_of["municipality"]),
+             "clinic": sorted(region_of["clinic"])}
     levels_of = results.group_by("indicator_id").agg(pl.col("level").unique())
     return {"knowledge": knowledge, "scope": scope, "truth": truth, "units": units,
             "region_of": region_of, "levels": dict(levels_of.rows()),
@@ -500,7 +507,7 @@ def test_no_hidden_count_of_the_annual_report_can_be_worked_out(attacker):
     pinned, unknowns = [], 0
     for indicator in attacker["indicators"]:
         levels = sorted(attacker["levels"][indicator])
-        parts = "hospital" if "hospital" in levels else "municipality"
+        parts = next(lv for lv in ("hospital", "clinic", "municipality") if lv in levels)
         found = attack(attacker["knowledge"], attacker["truth"], indicator, [year, *months],
                        levels, attacker["units"], attacker["region_of"], parts, True)
         unknowns += found.pop("unknowns")

@@ -20,7 +20,7 @@ def assert_additive(results: pl.DataFrame) -> None:
     counts = results.filter(pl.col("numerator").is_not_null())
     national = counts.filter(pl.col("level") == "national").select(
         "indicator_id", "period", *COUNTS)
-    for level in ("region", "hospital", "municipality"):
+    for level in ("region", "hospital", "clinic", "municipality"):
         parts = counts.filter(pl.col("level") == level)
         if parts.is_empty():
             continue
@@ -56,5 +56,5 @@ def test_counts_add_up_on_generated_data(tmp_path_factory, seed, rows):
 
 def test_counts_add_up_on_the_sample(sample_run):
     results = pl.read_parquet(sample_run["output"] / "indicator_results.parquet")
-    assert results["indicator_id"].n_unique() == 20
+    assert results["indicator_id"].n_unique() == 25
     assert_additive(results)

@@ -131,7 +131,10 @@ def test_oracle_equals_pipeline_on_the_sample(sample_run):
     indicators = {r["indicator_id"] for r in oracle}
     assert indicators == {*(f"STROKE_0{i}" for i in range(1, 8)),
                           *(f"HIP_0{i}" for i in range(1, 7)),
-                          *(f"DHRD_0{i}" for i in range(1, 6)), "COMPL_STROKE", "COMPL_HIP"}
+                          *(f"DHRD_0{i}" for i in range(1, 6)), "COMPL_STROKE", "COMPL_HIP",
+                          *(f"GP_DIAB_0{i}" for i in range(1, 6))}
+    clinics = {r["unit_code"] for r in oracle if r["level"] == "clinic"}
+    assert any(code.startswith("0") for code in clinics)  # leading zeros kept
 
 
 def test_oracle_counts_the_sample_files_as_the_validation_report(sample_run):
@@ -180,6 +183,7 @@ def test_the_oracle_gives_the_hand_written_outcome_of_every_boundary_case(bounda
     for (indicator, rid), want in built.expect.items():
         registry = ("cardiac_rehab_hospital" if rid.startswith("C_") else
                     "cardiac_rehab_municipal" if rid.startswith("M_") else
+                    "general_practice_diabetes" if rid.startswith("G_") else
                     "hipfracture" if rid.startswith("H_") else "stroke")
         record = loaded.current[registry].get(rid)
         if record is None:

@@ -114,7 +114,7 @@ class Builder:
     # -- writing ---------------------------------------------------------------------------
     def write(self) -> Path:
         (self.root / "reference").mkdir(parents=True, exist_ok=True)
-        for name in ("regions", "municipalities", "hospitals"):
+        for name in ("regions", "municipalities", "hospitals", "clinics"):
             shutil.copy(REFERENCE / f"{name}.csv", self.root / "reference" / f"{name}.csv")
         for (source, extract), rows in self.rows.items():
             form = self.formats.get((source, extract), FileFormat())
@@ -606,6 +606,110 @@ def municipal_cases(b: Builder) -> None:
         b.rules["cardiac_rehab_municipal", rid] = [[rule]]
 
 
+CLINIC = "009533"  # Lægerne i Silkeborg: municipality 740, Region Midtjylland (1082)
+
+
+def review(b: Builder, rid: str, reviewed: dt.date, born=dt.date(1955, 8, 20), extract=E2,
+           **changes) -> dict:
+    """An annual diabetes review at CLINIC of a patient living in Copenhagen (101, Region
+    Hovedstaden): the region must follow the clinic, not the residence."""
+    row = {"record_id": rid, "cpr": b.patients.cpr(born), "sex": "F",
+           "municipality_code": "101", "clinic_code": CLINIC, "review_date": reviewed,
+           "diabetes_type": "DE11", "hba1c_date": reviewed - 30 * DAY, "hba1c": 50,
+           "eye_exam_date": reviewed - 100 * DAY, "foot_exam_date": reviewed - 30 * DAY,
+           "statin": "ja"}
+    row.update(changes)
+    b.add("general_practice_diabetes", extract, row)
+    return row
+
+
+def general_practice_cases(b: Builder) -> None:
+    """GP_DIAB_01-05: windows counted back from the review date (0 <= review - date <= N),
+    ages on the review date, corrections, and a bad row for every rule. The expected
+    (numerator, denominator) of the clinic's, its region's and the residence's cell in
+    March 2026 is the sum of the hand-written outcomes of GP_DIAB_01."""
+    e = b.expect
+    r = dt.date(2026, 3, 10)
+    ok = (True, False)
+    cases = {  # record_id: (changes, GP_DIAB_01, 02, 03, 04, 05)
+        "G_HBA_365": ({"hba1c_date": r - 365 * DAY, "hba1c": 53}, ok, ok, ok, ok, ok),
+        "G_HBA_366": ({"hba1c_date": r - 366 * DAY}, (False, False), None, ok, ok, ok),
+        "G_HBA_ON": ({"hba1c_date": r, "hba1c": 54}, ok, (False, False), ok, ok, ok),
+        "G_HBA_AFTER": ({"hba1c_date": r + DAY}, (False, False), None, ok, ok, ok),
+        "G_HBA_NONE": ({"hba1c_date": None, "hba1c": None}, (False, True), None, ok, ok, ok),
+        "G_HBA_NO_VALUE": ({"hba1c": None}, ok, (False, True), ok, ok, ok),
+        "G_TYPE1": ({"diabetes_type": "de10", "hba1c": 80}, ok, None, ok, ok, ok),
+        "G_EYE_730": ({"eye_exam_date": r - 730 * DAY}, ok, ok, ok, ok, ok),
+        "G_EYE_731": ({"eye_exam_date": r - 731 * DAY}, ok, ok, (False, False), ok, ok),
+        "G_EYE_ON": ({"eye_exam_date": r}, ok, ok, ok, ok, ok),
+        "G_EYE_AFTER": ({"eye_exam_date": r + 2 * DAY}, ok, ok, (False, False), ok, ok),
+        "G_EYE_NONE": ({"eye_exam_date": None}, ok, ok, (False, True), ok, ok),
+        "G_FOOT_365": ({"foot_exam_date": r - 365 * DAY}, ok, ok, ok, ok, ok),
+        "G_FOOT_366": ({"foot_exam_date": r - 366 * DAY}, ok, ok, ok, (False, False), ok),
+        "G_FOOT_AFTER": ({"foot_exam_date": r + DAY}, ok, ok, ok, (False, False), ok),
+        "G_FOOT_NONE": ({"foot_exam_date": None}, ok, ok, ok, (False, True), ok),
+        "G_AGE17": ({"born": born_aged(18, r, 1)}, None, None, None, None, None),
+        "G_AGE18": ({"born": born_aged(18, r), "statin": "nej"}, ok, ok, ok, ok, None),
+        "G_AGE39": ({"born": born_aged(40, r, 1), "statin": "nej"}, ok, ok, ok, ok, None),
+        "G_AGE40": ({"born": born_aged(40, r), "statin": "JA"}, ok, ok, ok, ok, ok),
+        "G_STATIN_NEJ": ({"statin": "nej"}, ok, ok, ok, ok, (False, False)),
+        "G_STATIN_EMPTY": ({"statin": ""}, ok, ok, ok, ok, (False, True)),
+        "G_STATIN_UOPLYST": ({"statin": "uoplyst"}, ok, ok, ok, ok, (False, True)),
+    }
+    for rid, (changes, *outcomes) in cases.items():
+        changes = dict(changes)
+        born = changes.pop("born", dt.date(1955, 8, 20))
+        review(b, rid, r, born=born, **changes)
+        for i, outcome in enumerate(outcomes, start=1):
+            e[f"GP_DIAB_0{i}", rid] = outcome
+    # Corrections over time: the latest extract wins; a correction breaking a rule does not.
+    r1 = dt.date(2025, 11, 3)
+    first = review(b, "G_CORR", r1, extract=E1, foot_exam_date=None)
+    b.add("general_practice_diabetes", E2, {**first, "foot_exam_date": r1 - 10 * DAY})
+    e["GP_DIAB_04", "G_CORR"] = ok
+    kept = review(b, "G_CORR_BAD", r1, extract=E1, statin="ja")
+    b.add("general_practice_diabetes", E2, {**kept, "statin": "nej", "hba1c": 201})
+    b.current["general_practice_diabetes", "G_CORR_BAD"] = ("statin", "ja")
+    b.rules["general_practice_diabetes", "G_CORR_BAD"] = [["range:hba1c"]]
+    e["GP_DIAB_05", "G_CORR_BAD"] = ok
+    for rid, (changes, rule) in {
+            "G_BAD_REVIEW": ({"review_date": None}, "required:review_date"),
+            "G_BAD_CLINIC_NONE": ({"clinic_code": None}, "required:clinic_code"),
+            "G_BAD_ZERO": ({"clinic_code": CLINIC.lstrip("0")}, "known_code:clinic_code"),
+            "G_BAD_CLINIC": ({"clinic_code": "999999"}, "known_code:clinic_code"),
+            "G_BAD_MUNI": ({"municipality_code": "999"}, "known_code:municipality_code"),
+            "G_BAD_MUNI_TYPE": ({"municipality_code": "1O1"}, "type_integer:municipality_code"),
+            "G_BAD_SEX": ({"sex": "X"}, "domain:sex"),
+            "G_BAD_TYPE": ({"diabetes_type": "DE12"}, "domain:diabetes_type"),
+            "G_BAD_STATIN": ({"statin": "maybe"}, "domain:statin"),
+            "G_BAD_HBA_LOW": ({"hba1c": 19}, "range:hba1c"),
+            "G_BAD_HBA_TEXT": ({"hba1c": "5x"}, "type_integer:hba1c"),
+            "G_BAD_DATE": ({"hba1c_date": "2026-02-30"}, "type_date:hba1c_date"),
+            "G_BAD_DATETIME": ({"review_date": "2026-03-10 10:00"}, "type_date:review_date"),
+            "G_BAD_EYE_LATE": ({"eye_exam_date": E2 + DAY}, "after_extract_date:eye_exam_date"),
+            "G_BAD_REVIEW_LATE": ({"review_date": E2 + DAY},
+                                  "after_extract_date:review_date"),
+            "G_BAD_CPR": ({"cpr": "3102801234"}, "valid_cpr:cpr"),
+            "G_BAD_CPR_NONE": ({"cpr": None}, "required:cpr")}.items():
+        review(b, rid, r, **changes)
+        b.current["general_practice_diabetes", rid] = None
+        b.rules["general_practice_diabetes", rid] = [[rule]]
+    twice = review(b, "G_TWICE", r, statin="ja")
+    b.add("general_practice_diabetes", E2, {**twice, "statin": "nej"})  # same file: quarantined
+    b.current["general_practice_diabetes", "G_TWICE"] = ("statin", "ja")
+    b.rules["general_practice_diabetes", "G_TWICE"] = [["duplicate_record_id"]]
+    e["GP_DIAB_01", "G_TWICE"] = e["GP_DIAB_05", "G_TWICE"] = ok
+    met = sum(1 for (i, _), o in e.items() if i == "GP_DIAB_01" and o and o[0])
+    counted = sum(1 for (i, _), o in e.items() if i == "GP_DIAB_01" and o is not None)
+    for level, unit in (("clinic", CLINIC), ("region", "1082"), ("municipality", "101")):
+        b.cells["GP_DIAB_01", "2026-03", level, unit] = (met, counted)
+    b.cells["GP_DIAB_01", "2026-03", "region", "1084"] = (0, 0)  # the residence's region
+    shaped = raw_cpr("010101", 1, 555)
+    review(b, shaped, r)
+    b.current["general_practice_diabetes", shaped] = None
+    b.rules["general_practice_diabetes", shaped] = [["record_id_is_cpr"]]
+
+
 def completeness_cases(b: Builder) -> None:
     """Stroke records at H101, hip records at H102; LPR contacts around them. The expected
     (numerator, denominator) of the hospital cell in March/April 2026 is written by hand."""
@@ -796,6 +900,7 @@ def build(root: Path) -> Builder:
     cardiac_cases(b)
     municipal_cases(b)
     completeness_cases(b)
+    general_practice_cases(b)
     filler(b)
     cover_case_mix(b)
     b.formats.update({
@@ -811,6 +916,8 @@ def build(root: Path) -> Builder:
                                                    extra="kommentar"),
         ("cardiac_rehab_municipal", E3): FileFormat(delimiter=",", drop=("smoker",)),
         ("lpr", E1): FileFormat(delimiter=","),
+        ("general_practice_diabetes", E1): FileFormat(delimiter=";", encoding="cp1252"),
+        ("general_practice_diabetes", E2): FileFormat(delimiter=",", reverse=True, bom=True),
         ("lpr", E2): FileFormat(kind="parquet", typed=True, zone="UTC"),
     })
     # E3's municipal file has no smoker column: every row's smoker there is uoplyst.

@@ -60,6 +60,13 @@ SOURCES: dict[str, list[Column]] = {
         _opt("rehab_start_date", "date"), _opt("rehab_end_date", "date"),
         _answer("completed"), _answer("smoker"), _answer("smoking_cessation_offered"),
     ],
+    "general_practice_diabetes": [
+        Column("record_id", "text"), Column("cpr", "cpr"), Column("sex", "sex"),
+        Column("municipality_code", "municipality"), Column("clinic_code", "clinic"),
+        Column("review_date", "date"), Column("diabetes_type", "code", codes=("DE10", "DE11")),
+        _opt("hba1c_date", "date"), _opt("hba1c", "int", 20, 200),
+        _opt("eye_exam_date", "date"), _opt("foot_exam_date", "date"), _answer("statin"),
+    ],
     "lpr": [
         Column("cpr", "cpr"), Column("hospital_code", "hospital"),
         Column("municipality_code", "municipality"), Column("admission_at", "datetime"),
@@ -146,6 +153,15 @@ class Reference:
     regions: dict[str, str]  # code -> name
     municipalities: dict[int, tuple[str, str]]  # code -> (name, region code)
     hospitals: dict[str, tuple[str, str]]  # code (upper) -> (name, region code)
+    # code exactly as written (012345 is not 12345) -> (name, municipality code)
+    clinics: dict[str, tuple[str, int]] = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        self.clinics = self.clinics or {}
+
+    def clinic_region(self, code: str) -> str:
+        """A clinic's region is the region of the clinic's municipality."""
+        return self.municipalities[self.clinics[code][1]][1]
 
 
 def check_row(source: str, values: dict[str, str | None], extract_date: dt.date,
@@ -209,6 +225,8 @@ def _typed(col: Column, text: str, ref: Reference):
     if kind == "hospital":
         code = text.upper()
         return (code, None) if code in ref.hospitals else (None, "known_code")
+    if kind == "clinic":  # text: leading zeros are part of the code
+        return (text, None) if text in ref.clinics else (None, "known_code")
     if kind == "int":
         if not INTEGER.match(text):
             return None, "type_integer"

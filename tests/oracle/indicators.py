@@ -172,7 +172,43 @@ def dhrd_04(r, c):
                 r["smoking_cessation_offered"] == "uoplyst", None)
 
 
+# General practice, diabetes: population DE10 or DE11, aged 18 or more on the review date. A
+# measurement counts "within N days" of the review when 0 <= review_date - its date <= N.
+def _diabetes(r):
+    return r["diabetes_type"] in ("DE10", "DE11") and age(r, r["review_date"]) >= 18
+
+
+def gp_diab_01(r, c):
+    if _diabetes(r):
+        return (within_days(r["hba1c_date"], r["review_date"], 365), r["hba1c_date"] is None,
+                None)
+
+
+def gp_diab_02(r, c):
+    if _diabetes(r) and r["diabetes_type"] == "DE11" and \
+            within_days(r["hba1c_date"], r["review_date"], 365):
+        return (r["hba1c"] is not None and r["hba1c"] <= 53), r["hba1c"] is None, None
+
+
+def gp_diab_03(r, c):
+    if _diabetes(r):
+        return (within_days(r["eye_exam_date"], r["review_date"], 730),
+                r["eye_exam_date"] is None, None)
+
+
+def gp_diab_04(r, c):
+    if _diabetes(r):
+        return (within_days(r["foot_exam_date"], r["review_date"], 365),
+                r["foot_exam_date"] is None, None)
+
+
+def gp_diab_05(r, c):
+    if _diabetes(r) and age(r, r["review_date"]) >= 40:
+        return r["statin"] == "ja", r["statin"] == "uoplyst", None
+
+
 HOSPITAL_LEVELS = ("national", "region", "hospital", "municipality")
+CLINIC_LEVELS = ("national", "region", "clinic", "municipality")
 MUNICIPAL_LEVELS = ("national", "region", "municipality")
 COMPLETENESS_LEVELS = ("national", "region", "hospital")
 
@@ -194,23 +230,34 @@ RECORD_INDICATORS = {
     "DHRD_02": ("cardiac_rehab_municipal", "referral_received_date", dhrd_02),
     "DHRD_03": ("cardiac_rehab_municipal", "referral_received_date", dhrd_03),
     "DHRD_04": ("cardiac_rehab_municipal", "referral_received_date", dhrd_04),
+    "GP_DIAB_01": ("general_practice_diabetes", "review_date", gp_diab_01),
+    "GP_DIAB_02": ("general_practice_diabetes", "review_date", gp_diab_02),
+    "GP_DIAB_03": ("general_practice_diabetes", "review_date", gp_diab_03),
+    "GP_DIAB_04": ("general_practice_diabetes", "review_date", gp_diab_04),
+    "GP_DIAB_05": ("general_practice_diabetes", "review_date", gp_diab_05),
 }
 
 
 def units(loaded: Loaded, record: dict, levels) -> list[tuple[str, str, str]]:
     """(level, unit_code, unit_name) for every level: the region is the treating hospital's
-    when there is a hospital level, else the delivering municipality's."""
+    when there is a hospital level, the clinic's municipality's when there is a clinic
+    level, else the delivering municipality's."""
     ref = loaded.reference
     out = [("national", "DK", "Danmark")]
     hospital = record.get("hospital_code") if "hospital" in levels else None
     if hospital is not None:
         name, region = ref.hospitals[hospital]
+    elif "clinic" in levels:
+        region = ref.clinic_region(record["clinic_code"])
     else:
         region = ref.municipalities[record["municipality_code"]][1]
     if "region" in levels:
         out.append(("region", region, ref.regions[region]))
     if "hospital" in levels:
         out.append(("hospital", hospital, ref.hospitals[hospital][0]))
+    if "clinic" in levels:
+        code = record["clinic_code"]
+        out.append(("clinic", code, ref.clinics[code][0]))
     if "municipality" in levels:
         code = record["municipality_code"]
         out.append(("municipality", str(code), ref.municipalities[code][0]))
@@ -261,7 +308,8 @@ def compute(input_dir: Path | str, cutoff: dt.date | None = None,
     cutoff = cutoff or loaded.latest_extract
     tally = Tally()
     for indicator, (registry, period_column, judge) in RECORD_INDICATORS.items():
-        levels = MUNICIPAL_LEVELS if registry == "cardiac_rehab_municipal" else HOSPITAL_LEVELS
+        levels = (MUNICIPAL_LEVELS if registry == "cardiac_rehab_municipal" else
+                  CLINIC_LEVELS if registry == "general_practice_diabetes" else HOSPITAL_LEVELS)
         for record in loaded.current.get(registry, {}).values():
             day = _day(record[period_column])
             if day > cutoff:

@@ -63,7 +63,12 @@ def read_reference(folder: Path) -> Reference:
         r["hospital_code"].upper(): (r["hospital_name"], str(int(r["region_code"])))
         for r in _reference_table(folder / "hospitals.csv",
                                   ["hospital_code", "hospital_name", "region_code"])}
-    return Reference(regions, municipalities, hospitals)
+    clinics = {}
+    if (folder / "clinics.csv").exists():  # general practice only (second release)
+        clinics = {r["clinic_code"]: (r["clinic_name"], int(r["municipality_code"]))
+                   for r in _reference_table(folder / "clinics.csv",
+                                             ["clinic_code", "clinic_name", "municipality_code"])}
+    return Reference(regions, municipalities, hospitals, clinics)
 
 
 def extract_date(path: Path) -> dt.date | None:
