@@ -47,9 +47,12 @@ COLUMNS = {
                                 "referral_received_date", "rehab_start_date", "rehab_end_date",
                                 "completed", "smoker", "smoking_cessation_offered"],
     "lpr": ["hospital_code", "municipality_code", "admission_at", "action_diagnosis"],
+    "general_practice_diabetes": ["record_id", "sex", "municipality_code", "clinic_code",
+                                  "review_date", "diabetes_type", "hba1c_date", "hba1c",
+                                  "eye_exam_date", "foot_exam_date", "statin"],
 }
 INTEGER_COLUMNS = {"municipality_code", "sss_score", "prestroke_mrs", "asa_score",
-                   "new_mobility_score", "cas_at_discharge"}
+                   "new_mobility_score", "cas_at_discharge", "hba1c"}
 HOSPITAL, MUNICIPALITY = "H401", "101"  # both in the sample's reference tables
 
 # One valid row per registry in June 2025 that misses some indicators (so its record_id is
@@ -71,9 +74,14 @@ TEMPLATES = {
                                 "smoker": "ja", "smoking_cessation_offered": "nej"},
     "lpr": {"hospital_code": HOSPITAL, "municipality_code": MUNICIPALITY,
             "admission_at": "2025-06-10 08:00", "action_diagnosis": "DI63"},
+    # a clinic code with its leading zeros, as in the sample's clinics.csv
+    "general_practice_diabetes": {"sex": "F", "municipality_code": MUNICIPALITY,
+                                  "clinic_code": "009533", "review_date": "2025-06-12",
+                                  "diabetes_type": "DE11", "hba1c_date": "2025-05-01",
+                                  "hba1c": "60", "statin": "nej"},
 }
 CPR_ORDER = {"stroke": 1, "hipfracture": 1, "cardiac_rehab_hospital": 1,
-             "cardiac_rehab_municipal": 2, "lpr": 0}  # where `cpr` sits in the header
+             "cardiac_rehab_municipal": 2, "lpr": 0, "general_practice_diabetes": 1}  # where `cpr` sits in the header
 
 FORMS = ("plain", "hyphen", "space")
 MASKS = {"plain": "**********", "hyphen": "******-****", "space": "****** ****",
