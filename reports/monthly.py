@@ -23,7 +23,7 @@ from pipelines import validation_report
 from pipelines.definitions import Definition
 from pipelines.engine import denominator_records
 from reports.figures import OKABE_ITO
-from reports.labels import TEXT
+from reports.labels import TEXT, indicator_title
 from reports.run_chart import anhoej
 from reports.suppression import Hierarchy, SmallNumberRule, as_text
 
@@ -87,7 +87,7 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
     output.mkdir(parents=True, exist_ok=True)
     shared = output / "plotly.min.js"
     shared.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
-    titles = {d.id: (d.title.da if language == "da" else d.title.en) for d in definitions}
+    titles = {d.id: indicator_title(d.id, language) for d in definitions}
     window = results.filter(pl.col("period_type") == "month", pl.col("period").is_in(months))
     comparison = comparison_rows(
         con, results.filter(pl.col("indicator_id").is_in([d.id for d in definitions])), months,
