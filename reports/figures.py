@@ -33,21 +33,35 @@ def label_text(label: str, language: str) -> str:
     return TEXT[language]["signal_labels"][label]
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, note: str, language: str,
-            percent_axis: bool = True, bottom: int = 110) -> go.Figure:
-    """Title, axes, legend and the note, once, left-aligned under the plot."""
+def layout(title: str, x: str, y: str, note: str, language: str, percent_axis: bool = True,
+           bottom: int = 110) -> dict:
+    """Title, axes, legend and the note, once, left-aligned under the plot (a plain dict:
+    Plotly's objects cost ~50 ms a figure, too much for 100 deliveries of 16 charts)."""
     height = 350 + bottom
     fmt = TEXT[language]["number_format"]
-    fig.update_layout(
-        title={"text": title, "x": 0}, template="plotly_white", height=height,
-        xaxis_title=x, yaxis_title=y, margin={"b": bottom, "t": 60, "l": 70},
-        legend={"orientation": "h", "y": -0.25 * 460 / height},
-        separators=fmt["decimal"] + fmt["thousands"])
-    fig.add_annotation(text=note, xref="paper", yref="paper", x=0, xanchor="left",
-                       y=-(bottom - 25) / 350, yanchor="bottom", showarrow=False,
-                       align="left", font={"size": 11}, name="note")
-    if percent_axis:
-        fig.update_yaxes(tickformat=".1~%")
+    grid = {"showgrid": True, "gridcolor": "#EBF0F8", "zeroline": False, "linecolor": "#EBF0F8",
+            "automargin": True}
+    return {
+        "title": {"text": title, "x": 0}, "height": height,
+        "plot_bgcolor": "white", "paper_bgcolor": "white", "font": {"color": "#2a3f5f"},
+        "hoverlabel": {"align": "left"},
+        "xaxis": {"title": {"text": x}, **grid},
+        "yaxis": {"title": {"text": y}, **grid, **({"tickformat": ".1~%"} if percent_axis else {})},
+        "margin": {"b": bottom, "t": 60, "l": 70},
+        "legend": {"orientation": "h", "y": -0.25 * 460 / height},
+        "separators": fmt["decimal"] + fmt["thousands"],
+        "annotations": [{"text": note, "xref": "paper", "yref": "paper", "x": 0, "xanchor": "left",
+                         "y": -(bottom - 25) / 350, "yanchor": "bottom", "showarrow": False,
+                         "align": "left", "font": {"size": 11}, "name": "note"}]}
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, note: str, language: str,
+            percent_axis: bool = True, bottom: int = 110) -> go.Figure:
+    spec = layout(title, x, y, note, language, percent_axis, bottom)
+    notes = spec.pop("annotations")
+    fig.update_layout(template=None, **spec)
+    for a in notes:
+        fig.add_annotation(**a)
     return fig
 
 
@@ -108,55 +122,71 @@ def month_grid(first: str, last: str) -> list[str]:
     return out
 
 
-def run_chart(series: pl.DataFrame, months: list[str], title: str, language: str,
-              percent_axis: bool = True, colours: dict[str, str] | None = None) -> go.Figure:
+def run_chart_spec(series: pl.DataFrame, months: list[str], title: str, language: str,
+                   percent_axis: bool = True, colours: dict[str, str] | None = None) -> dict:
     """``series``: unit_name, period, value (null = no data or hidden). One line per unit
     over ``months`` with gaps where a month has no value, its median as the centre line
     (dashed and red when the Anhøj rules signal), and the points of an over-long run
     ringed. ``colours``: unit_name -> colour, so a unit keeps its colour everywhere."""
     t = TEXT[language]
-    fig = go.Figure()
+    traces = []
     grid = pl.DataFrame({"period": months})
-    names = list(dict.fromkeys(series.sort("period")["unit_name"].to_list()))
+    names = list(dict.fromkeys(series["unit_name"].to_list()))
     for i, name in enumerate(names):
         colour = (colours or {}).get(name, OKABE_ITO[i % len(OKABE_ITO)])
         own = grid.join(series.filter(pl.col("unit_name") == name).select("period", "value"),
                         on="period", how="left", maintain_order="left")
         values = own["value"].cast(pl.Float64).to_numpy()
-        fig.add_trace(go.Scatter(x=months, y=own["value"].to_list(), mode="lines+markers",
-                                 name=name, line={"color": colour}, connectgaps=False,
-                                 legendgroup=name))
+        traces.append({"type": "scatter", "x": months, "y": own["value"].to_list(),
+                       "mode": "lines+markers", "name": name, "line": {"color": colour},
+                       "marker": {"color": colour}, "connectgaps": False, "legendgroup": name})
         if np.isnan(values).all():
             continue
         result = anhoej(values)
-        fig.add_trace(go.Scatter(
-            x=[months[0], months[-1]], y=[result.centre, result.centre], mode="lines",
-            line={"color": SIGNAL if result.signal else colour,
-                  "dash": "dash" if result.signal else "dot", "width": 1.5 if result.signal else 1},
-            name=f"{name}: {t['centre_line']}" + (f" ({t['signal_word']})" if result.signal
-                                                  else ""),
-            showlegend=False, legendgroup=name, hoverinfo="name"))
+        traces.append({
+            "type": "scatter", "x": [months[0], months[-1]], "y": [result.centre] * 2,
+            "mode": "lines", "line": {"color": SIGNAL if result.signal else colour,
+                                      "dash": "dash" if result.signal else "dot",
+                                      "width": 1.5 if result.signal else 1},
+            "name": f"{name}: {t['centre_line']}" + (f" ({t['signal_word']})" if result.signal
+                                                     else ""),
+            "showlegend": False, "legendgroup": name, "hoverinfo": "name"})
         marked = long_runs(values)
         if marked.any():
-            fig.add_trace(go.Scatter(
-                x=[m for m, k in zip(months, marked) if k], y=values[marked].tolist(),
-                mode="markers", marker={"symbol": "circle-open", "size": 14, "color": SIGNAL,
-                                        "line": {"width": 2}},
-                name=t["shift_points"], legendgroup=name, showlegend=False,
-                hoverinfo="skip"))
-    month_axis(fig, months, language)
-    return _layout(fig, title, "", t["proportion"] if percent_axis else t["median"],
-                   t["run_note"], language, percent_axis)
+            traces.append({
+                "type": "scatter", "x": [m for m, k in zip(months, marked) if k],
+                "y": values[marked].tolist(), "mode": "markers",
+                "marker": {"symbol": "circle-open", "size": 14, "color": SIGNAL,
+                           "line": {"width": 2}},
+                "name": t["shift_points"], "legendgroup": name, "showlegend": False,
+                "hoverinfo": "skip"})
+    spec = layout(title, "", t["proportion"] if percent_axis else t["median"], t["run_note"],
+                  language, percent_axis)
+    spec["xaxis"].update(month_axis(months, language))
+    return {"data": traces, "layout": spec}
 
 
-def month_axis(fig: go.Figure, months: list[str], language: str) -> None:
+def run_chart(series: pl.DataFrame, months: list[str], title: str, language: str,
+              percent_axis: bool = True, colours: dict[str, str] | None = None) -> go.Figure:
+    return go.Figure(run_chart_spec(series, months, title, language, percent_axis, colours))
+
+
+def spec_html(spec: dict, div_id: str) -> str:
+    """A figure dict as an HTML fragment (plotly.js loaded by the page)."""
+    import plotly.io as pio
+
+    return pio.to_html(spec, full_html=False, include_plotlyjs=False, div_id=div_id,
+                       validate=False, config={"displaylogo": False})
+
+
+def month_axis(months: list[str], language: str) -> dict:
     """Months as categories (every month has its place, so a gap stays a gap) labelled in
     the report's language ('jan 2025'), every third month on long axes."""
     names = TEXT[language]["month_names"]
     step = 1 if len(months) <= 12 else 3
     shown = months[::step]
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=months,
-                     tickvals=shown, ticktext=[f"{names[int(m[5:7]) - 1]} {m[:4]}" for m in shown])
+    return {"type": "category", "categoryorder": "array", "categoryarray": months,
+            "tickvals": shown, "ticktext": [f"{names[int(m[5:7]) - 1]} {m[:4]}" for m in shown]}
 
 
 def _log_ticks(low: float, high: float, language: str) -> tuple[list[float], list[str]]:
@@ -251,5 +281,5 @@ def p_prime_chart(series: pl.DataFrame, months: list[str], title: str, language:
                              connectgaps=False,
                              marker={"color": [SIGNAL if o else OKABE_ITO[0]
                                                for o in chart.outside], "size": 7}))
-    month_axis(fig, months, language)
+    fig.update_xaxes(**month_axis(months, language))
     return (_layout(fig, title, "", t["proportion"], t["pchart_note"], language), data)

@@ -151,7 +151,8 @@ def test_a_units_delivery_holds_only_its_own_records(sample_reports):
             listed_anything += 1
             mine = records.join(owners, on="record_id", how="left")
             assert (mine[key] == code).all(), name
-            assert set(records.columns) == {"indicator_id", "record_id", "period"}
+            assert set(records.columns) == {"indicator_id", "record_id", "period", "reason"}
+            assert records["reason"].is_not_null().all()
         rejected = pl.read_csv(unit / "quarantined_rows.csv", infer_schema=False)
         if rejected.height:
             assert (rejected["unit_code"] == code).all()
