@@ -307,30 +307,37 @@ def run_chart_section(d: Definition, mine: pl.DataFrame, year: int, rule: SmallN
 
 def p_prime_section(d: Definition, mine: pl.DataFrame, year: int, language: str,
                     charts: ChartData) -> list:
-    """Laney P′ charts of the report year's months, nationally (hospitals' charts are in
-    the chart data, one per hospital)."""
+    """Laney P′ charts of the report year's months: the nation, and every unit of the
+    indicator's unit level in one chart with a menu (hidden months are gaps)."""
     t = TEXT[language]
     grid = year_months(year, 1)
+    level = unit_level(d)
     months = mine.filter(pl.col("period_type") == "month", pl.col("period").is_in(grid),
-                         pl.col("level").is_in(["national", "hospital"]))
-    out = []
-    for (level, code, name), series in months.sort("level", "unit_code").group_by(
+                         pl.col("level").is_in(["national", level]))
+    national, units = [], []
+    for (lvl, code, name), series in months.sort("level", "unit_name").group_by(
             ["level", "unit_code", "unit_name"], maintain_order=True):
         visible = series.with_columns(
             pl.when(pl.col("suppressed")).then(None).otherwise(pl.col("numerator"))
             .alias("numerator"),
             pl.when(pl.col("suppressed")).then(None).otherwise(pl.col("denominator"))
             .alias("denominator")).select("period", "numerator", "denominator")
-        if visible["denominator"].drop_nulls().sum() == 0:
+        if (visible["denominator"].drop_nulls().sum() or 0) == 0:
             continue
-        figure, data = figures.p_prime_chart(visible, grid, f"{d.id}: {t['p_prime']} – {name}",
-                                             language)
+        if lvl == "national":
+            figure, data = figures.p_prime_chart(visible, grid,
+                                                 f"{d.id}: {t['p_prime']} – {name}", language)
+            national.append(figure)
+        else:
+            data = figures.p_prime_traces(visible, grid, language)[1]
+            units.append((name, visible))
         charts.p_prime.append(data.with_columns(
-            pl.lit(d.id).alias("indicator_id"), pl.lit(level).alias("level"),
+            pl.lit(d.id).alias("indicator_id"), pl.lit(lvl).alias("level"),
             pl.lit(code).alias("unit_code"), pl.lit(name).alias("unit_name")))
-        if level == "national":
-            out.append(figure)
-    return out
+    if units:
+        national.append(figures.p_prime_selector(units, grid, f"{d.id}: {t['p_prime']}",
+                                                 language))
+    return national
 
 
 def overview(definitions: list[Definition], published: pl.DataFrame, year: int,

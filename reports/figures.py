@@ -254,10 +254,10 @@ def oe_funnel(units: pl.DataFrame, title: str, language: str) -> go.Figure:
                    percent_axis=False)
 
 
-def p_prime_chart(series: pl.DataFrame, months: list[str], title: str, language: str
-                  ) -> tuple[go.Figure, pl.DataFrame]:
-    """Laney's P′ chart of one unit's months (``series``: period, numerator, denominator;
-    hidden months have null counts and are gaps). Returns the figure and its data."""
+def p_prime_traces(series: pl.DataFrame, months: list[str], language: str,
+                   visible: bool = True) -> tuple[list[dict], pl.DataFrame]:
+    """The traces of Laney's P′ chart of one unit's months (``series``: period, numerator,
+    denominator; hidden months have null counts and are gaps), and the chart's data."""
     t = TEXT[language]
     own = pl.DataFrame({"period": months}).join(series, on="period", how="left",
                                                 maintain_order="left")
@@ -269,17 +269,52 @@ def p_prime_chart(series: pl.DataFrame, months: list[str], title: str, language:
                             pl.Series("lcl_95", chart.lower_95), pl.Series("ucl_95", chart.upper_95),
                             pl.Series("outside", chart.outside))
     nan_to_none = lambda a: [None if np.isnan(v) else float(v) for v in a]  # noqa: E731
-    fig = go.Figure()
-    for name, values, dash in ((t["ucl"], chart.upper, "solid"), (t["lcl"], chart.lower, "solid")):
-        fig.add_trace(go.Scatter(x=months, y=nan_to_none(values), mode="lines",
-                                 line={"color": "#777777", "dash": dash, "width": 1, "shape": "hvh"},
-                                 name=name, connectgaps=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=[months[0], months[-1]], y=[chart.centre] * 2, mode="lines",
-                             line={"color": OKABE_ITO[7], "dash": "dot"}, name=t["centre_line"]))
-    fig.add_trace(go.Scatter(x=months, y=nan_to_none(chart.proportion), mode="lines+markers",
-                             line={"color": OKABE_ITO[0]}, name=t["proportion"],
-                             connectgaps=False,
-                             marker={"color": [SIGNAL if o else OKABE_ITO[0]
-                                               for o in chart.outside], "size": 7}))
-    fig.update_xaxes(**month_axis(months, language))
-    return (_layout(fig, title, "", t["proportion"], t["pchart_note"], language), data)
+    limit = {"color": "#777777", "width": 1, "shape": "hvh"}
+    traces = [
+        {"type": "scatter", "x": months, "y": nan_to_none(chart.upper), "mode": "lines",
+         "line": limit, "name": t["ucl"], "connectgaps": False, "hoverinfo": "skip"},
+        {"type": "scatter", "x": months, "y": nan_to_none(chart.lower), "mode": "lines",
+         "line": limit, "name": t["lcl"], "connectgaps": False, "hoverinfo": "skip"},
+        {"type": "scatter", "x": [months[0], months[-1]], "y": [chart.centre] * 2,
+         "mode": "lines", "line": {"color": OKABE_ITO[7], "dash": "dot"},
+         "name": t["centre_line"]},
+        {"type": "scatter", "x": months, "y": nan_to_none(chart.proportion),
+         "mode": "lines+markers", "line": {"color": OKABE_ITO[0]}, "name": t["proportion"],
+         "connectgaps": False, "marker": {"color": [SIGNAL if o else OKABE_ITO[0]
+                                                    for o in chart.outside], "size": 7}},
+    ]
+    for trace in traces:
+        trace["visible"] = visible
+    return traces, data
+
+
+def _p_prime_layout(title: str, months: list[str], language: str) -> dict:
+    t = TEXT[language]
+    spec = layout(title, "", t["proportion"], t["pchart_note"], language)
+    spec["xaxis"].update(month_axis(months, language))
+    return spec
+
+
+def p_prime_chart(series: pl.DataFrame, months: list[str], title: str, language: str
+                  ) -> tuple[go.Figure, pl.DataFrame]:
+    """One unit's P′ chart, and its data."""
+    traces, data = p_prime_traces(series, months, language)
+    return go.Figure({"data": traces, "layout": _p_prime_layout(title, months, language)}), data
+
+
+def p_prime_selector(units: list[tuple[str, pl.DataFrame]], months: list[str], title: str,
+                     language: str) -> go.Figure:
+    """The P′ charts of many units in one figure: a menu shows one unit at a time."""
+    traces, buttons = [], []
+    for k, (name, series) in enumerate(units):
+        own, _ = p_prime_traces(series, months, language, visible=k == 0)
+        traces.extend(own)
+    per = 4
+    for k, (name, _) in enumerate(units):
+        mask = [k * per <= i < (k + 1) * per for i in range(len(traces))]
+        buttons.append({"label": name, "method": "update",
+                        "args": [{"visible": mask}, {"title.text": f"{title} – {name}"}]})
+    spec = _p_prime_layout(f"{title} – {units[0][0]}", months, language)
+    spec["updatemenus"] = [{"buttons": buttons, "direction": "down", "x": 1, "xanchor": "right",
+                            "y": 1.15, "yanchor": "top", "showactive": True}]
+    return go.Figure({"data": traces, "layout": spec})

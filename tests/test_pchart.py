@@ -74,3 +74,8 @@ def test_the_annual_report_writes_p_prime_data_for_the_nation_and_hospitals(samp
     assert one["ucl"].to_numpy() == pytest.approx(again.upper)
     html = (sample_reports["annual"] / "stroke" / "annual_report.html").read_text(encoding="utf-8")
     assert "P′-kontroldiagram (Laney)" in html
+    section = html[html.index('id="STROKE_01"'):html.index('id="STROKE_02"')]
+    assert '"updatemenus"' in section  # every hospital's P′ chart, one at a time
+    hospitals = set(data.filter(pl.col("indicator_id") == "STROKE_01",
+                                pl.col("level") == "hospital")["unit_name"])
+    assert len(hospitals) > 10 and all(f'"label":"{h}"' in section for h in hospitals)
