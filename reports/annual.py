@@ -41,8 +41,11 @@ def report_group(d: Definition) -> str:
     return "cardiac_rehab" if d.registry.startswith("cardiac_rehab") else d.registry
 
 
+UNIT_LEVELS = ("hospital", "clinic", "municipality")  # the first an indicator has is its unit
+
+
 def unit_level(d: Definition) -> str:
-    return "hospital" if "hospital" in d.levels else "municipality"
+    return next((level for level in UNIT_LEVELS if level in d.levels), "municipality")
 
 
 def file_name(stem: str, suffix: str, language: str) -> str:
@@ -364,7 +367,7 @@ def at_a_glance(definitions: list[Definition], published: pl.DataFrame, year: in
     """Units × indicators of the year: standard met, not met, too few (hidden), no data."""
     t = TEXT[language]
     shown_defs = [d for d in definitions if d.type != "completeness"]
-    levels = sorted({unit_level(d) for d in shown_defs}, key=["hospital", "municipality"].index)
+    levels = sorted({unit_level(d) for d in shown_defs}, key=UNIT_LEVELS.index)
     tables = []
     for level in levels:
         members = [d for d in shown_defs if unit_level(d) == level]
@@ -398,23 +401,40 @@ def at_a_glance(definitions: list[Definition], published: pl.DataFrame, year: in
     return {"tables": tables}
 
 
+def _unit_column(con, source: str) -> str:
+    """The column naming a source's reporting unit (its hospital, else clinic, else
+    municipality)."""
+    columns = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+        [source]).fetchall()}
+    return next(c for c in ("hospital_code", "clinic_code", "municipality_code") if c in columns)
+
+
 def validation_by_unit(con, group: str, language: str) -> list[dict]:
-    """Rows loaded and rejected per hospital (or municipality), by name; rows whose unit
-    code is missing or unknown are one row saying so."""
+    """Rows loaded and rejected per hospital (or clinic, or municipality), by name; rows
+    whose unit code is missing or unknown are one row saying so."""
     t = TEXT[language]
-    sources = SOURCES_OF[group]
+    sources = SOURCES_OF.get(group, [group])
     loaded = " UNION ALL ".join(
-        f"SELECT {'hospital_code' if s != 'cardiac_rehab_municipal' else 'CAST(municipality_code AS VARCHAR)'}"
-        f" AS unit_code FROM {s}" for s in sources)
+        f"SELECT CAST({_unit_column(con, s)} AS VARCHAR) AS unit_code FROM {s}" for s in sources)
+    tables = {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()}
+    clinics = (" UNION ALL SELECT CAST(clinic_code AS VARCHAR), clinic_name FROM clinics"
+               if "clinics" in tables else "")
+    quarantine_columns = {r[0] for r in con.sql(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'quarantine'")
+        .fetchall()}
+    unit = "coalesce(" + ", ".join(c for c in ("hospital_code", "clinic_code",
+                                               "municipality_code")
+                                   if c in quarantine_columns) + ")"
     rows = con.sql(f"""
         WITH loaded AS (SELECT unit_code, count(*) AS rows_loaded FROM ({loaded}) GROUP BY 1),
         rejected AS (
-            SELECT coalesce(hospital_code, municipality_code) AS unit_code,
+            SELECT {unit} AS unit_code,
                    count(DISTINCT (file_id, row_number)) AS rows_quarantined
             FROM quarantine WHERE source IN ({', '.join(repr(s) for s in sources)}) GROUP BY 1),
         names AS (SELECT hospital_code AS code, hospital_name AS name FROM hospitals
                   UNION ALL SELECT CAST(municipality_code AS VARCHAR), municipality_name
-                  FROM municipalities)
+                  FROM municipalities{clinics})
         SELECT n.name, coalesce(l.unit_code, r.unit_code) AS unit_code,
                sum(coalesce(rows_loaded, 0)), sum(coalesce(rows_quarantined, 0))
         FROM loaded l FULL JOIN rejected r ON l.unit_code = r.unit_code
