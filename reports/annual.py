@@ -378,8 +378,9 @@ def at_a_glance(definitions: list[Definition], published: pl.DataFrame, year: in
         names = {}
         for r in rows.iter_rows(named=True):
             names[r["unit_code"]] = r["unit_name"]
-            if r["suppressed"]:
-                cell = {"class": "few", "text": t["glance_too_few"]}
+            if r["suppressed"]:  # '..': hidden so that a small neighbour stays hidden
+                cell = {"class": "few", "text": t["glance_too_few"]
+                        if r.get("suppression") == PRIMARY else rule.complementary_shown_as}
             elif r["standard_met"] is None:
                 cell = {"class": "none", "text": "–"}
             elif r["standard_met"]:

@@ -7,7 +7,8 @@ as in the annual report), run charts over the last 12 months, its own records
 that do not meet each indicator with the reason in words, and its own
 quarantined rows with the rule and how to correct it. No CPR, no pseudonym.
 
-Each folder's ``index.html`` is rendered from the folder's own files by
+Each folder's ``index.html`` (``index.<language>.html`` for another language than
+Danish, with ``records_not_meeting.<language>.csv``) is rendered from the folder's own files by
 ``reports.unit_page.render`` (the portal serves the same page); the delivery's
 ``index.html`` links every unit's page.
 """
@@ -28,7 +29,7 @@ from pipelines.definitions import Definition
 from pipelines.engine import denominator_records
 from pipelines.intervals import with_intervals
 from reports import unit_page
-from reports.annual import _standard_text, interval_method
+from reports.annual import _standard_text, file_name, interval_method
 from reports.labels import TEXT
 from reports.reasons import listed, reasons
 from reports.run_chart import anhoej
@@ -192,7 +193,7 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
                                               "month": pl.String, "reason": pl.String}))
             (mine.select("indicator_id", "record_id", pl.col("month").alias("period"), "reason")
              .sort("indicator_id", "record_id")
-             .write_csv(folder / "records_not_meeting.csv"))
+             .write_csv(folder / file_name("records_not_meeting", ".csv", language)))
             (rejected.filter(pl.col("level") == level, pl.col("unit_code") == code)
              .drop("level").write_csv(folder / "quarantined_rows.csv"))
             name = own["unit_name"][0]
@@ -207,12 +208,13 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
             (folder / "unit.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1),
                                               encoding="utf-8")
             _share_plotly(shared, folder)
-            (folder / "index.html").write_text(unit_page.render(folder), encoding="utf-8")
+            page = file_name("index", ".html", language)
+            (folder / page).write_text(unit_page.render(folder, language), encoding="utf-8")
             folders.append(folder)
-            units.append({"level": level, "name": name, "href": f"{folder.name}/index.html",
+            units.append({"level": level, "name": name, "href": f"{folder.name}/{page}",
                           "region": region_names.get(region) or ""})
     shared.unlink()
-    (output / "index.html").write_text(unit_page.render_landing(units, month, language),
-                                       encoding="utf-8")
+    (output / file_name("index", ".html", language)).write_text(
+        unit_page.render_landing(units, month, language), encoding="utf-8")
     log.info("monthly deliveries %s: %d units in %s", month, len(folders), output)
     return folders

@@ -49,16 +49,21 @@ def _records(path: Path) -> pl.DataFrame:
     return pl.read_csv(path, infer_schema=False)
 
 
-def render(folder: Path) -> str:
-    """The unit page of one delivery folder."""
-    from reports.annual import template_env
+def render(folder: Path, language: str | None = None) -> str:
+    """The unit page of one delivery folder (in the language it was delivered in, unless
+    another is asked for)."""
+    from reports.annual import file_name, template_env
 
     meta = json.loads((folder / "unit.json").read_text(encoding="utf-8"))
-    language, months = meta["language"], meta["months"]
+    language = language or meta["language"]
+    months = meta["months"]
     t = TEXT[language]
     summary = pl.read_parquet(folder / "summary.parquet")
     points = pl.read_parquet(folder / "run_chart_points.parquet")
-    records = _records(folder / "records_not_meeting.csv")
+    listed = folder / file_name("records_not_meeting", ".csv", language)
+    if not listed.exists():  # delivered in another language only: its words, not none
+        listed = folder / file_name("records_not_meeting", ".csv", meta["language"])
+    records = _records(listed)
     rejected = _records(folder / "quarantined_rows.csv")
     indicators = []
     for fact in meta["indicators"]:
@@ -96,6 +101,7 @@ def render(folder: Path) -> str:
     rule = meta["small_number_rule"]
     return template_env().get_template("unit_page.html.j2").render(
         t=t, language=language, unit=meta, indicators=indicators, rejected=rejected_rows,
+        landing=f"../{file_name('index', '.html', language)}",
         month_label=f"{t['month_names'][int(meta['month'][5:7]) - 1]} {meta['month'][:4]}",
         level=t["level_names"][meta["level"]],
         ci_note=t["ci_note"].format(method=t["ci_methods"][meta["interval_method"]]),

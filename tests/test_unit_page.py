@@ -125,3 +125,31 @@ def test_rejected_rows_carry_the_rule_and_how_to_correct_it(sample_reports):
         assert TEXT["da"]["rules"][rule]["what"] in page
         assert TEXT["da"]["rules"][rule]["fix"] in page
     assert TEXT["da"]["how_to_correct"] in page
+
+
+def test_each_language_of_a_delivery_is_its_own_file(input_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from tests.builders import TEST_KEY, stroke_row, write_extract
+
+    write_extract(input_dir, "stroke", "2024-06-30", [
+        stroke_row(record_id=f"R{i}", admission_at="2024-03-10 10:00",
+                   stroke_unit_at="2024-03-12 15:00" if i % 2 else None) for i in range(6)])
+    env = {"KVALITET_PSEUDONYM_KEY": TEST_KEY.decode(), "KVALITET_WAREHOUSE": "",
+           "KVALITET_RUN_DATE": "2024-07-01"}
+    runner, output = CliRunner(), tmp_path / "out"
+    assert runner.invoke(app, ["run", "--input", str(input_dir), "--output", str(output)],
+                         env=env).exit_code == 0
+    for language in ("da", "en"):
+        done = runner.invoke(app, ["report", "monthly", "--month", "2024-03", "--output",
+                                   str(output), "--language", language], env=env)
+        assert done.exit_code == 0, done.output
+    folder = output / "reports" / "monthly" / "2024-03" / "hospital_H401"
+    danish = unescape((folder / "index.html").read_text(encoding="utf-8"))
+    english = unescape((folder / "index.en.html").read_text(encoding="utf-8"))
+    assert "indlagt på apopleksiafsnit efter 53 timer" in danish
+    assert "tidspunkt for indlæggelse på apopleksiafsnit mangler" in danish
+    assert "admitted to a stroke unit after 53 hours" in english
+    assert "admitted to" not in danish and "indlagt" not in english
+    assert '<html lang="da">' in danish and '<html lang="en">' in english
