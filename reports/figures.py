@@ -112,16 +112,6 @@ def funnel(units: pl.DataFrame, curves: pl.DataFrame, title: str, language: str)
     return _layout(fig, title, t["denominator"], t["proportion"], t["funnel_note"], language)
 
 
-def month_grid(first: str, last: str) -> list[str]:
-    """Every month YYYY-MM from ``first`` to ``last``: a missing month is a gap, not a join."""
-    y, m = int(first[:4]), int(first[5:7])
-    out = []
-    while f"{y:04d}-{m:02d}" <= last:
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
-
-
 def run_chart_spec(series: pl.DataFrame, months: list[str], title: str, language: str,
                    percent_axis: bool = True, colours: dict[str, str] | None = None) -> dict:
     """``series``: unit_name, period, value (null = no data or hidden). One line per unit
