@@ -105,7 +105,7 @@ def _reason(problem: Exception) -> str:
     from pipelines.privacy import mask, one_line
 
     if getattr(problem, "masked", False) or type(problem).__name__ in (
-            "BadReference", "BadInputLayout", "RiskModelError", "DefinitionError"):
+            "BadReference", "BadInputLayout", "RiskModelError", "DefinitionError", "PdfError"):
         return mask(str(problem))
     return one_line(problem)
 
@@ -341,7 +341,8 @@ def indicators_docs(
 report_app = typer.Typer(help="Annual reports and monthly deliveries from the warehouse.",
                          no_args_is_help=True)
 app.add_typer(report_app, name="report")
-LanguageOpt = typer.Option("da", "--language", "-l", help="da (default) or en.")
+LanguageOpt = typer.Option("da", "--language", "-l", help="da (default), en, sv: any "
+                           "reports/messages/<language>.yaml; each language its own files.")
 
 
 def _report_paths(output: Optional[Path], warehouse: Optional[Path], kind: str, period: str
@@ -357,8 +358,10 @@ def _report_paths(output: Optional[Path], warehouse: Optional[Path], kind: str, 
 
 
 def _language(language: str) -> str:
-    if language not in ("da", "en"):
-        raise _usage(f"--language {language!r}: choose da or en")
+    from reports.labels import languages
+
+    if language not in languages():
+        raise _usage(f"--language {language!r}: choose {', '.join(languages())}")
     return language
 
 
@@ -370,6 +373,11 @@ def report_annual(
                                           "folder: its warehouse, and reports/annual/YEAR in it "
                                           "(default: beside the warehouse)."),
     language: str = LanguageOpt,
+    pdf: bool = typer.Option(False, "--pdf", help="Also print each report to PDF (headless "
+                             "Chromium)."),
+    comments: Optional[Path] = typer.Option(None, "--comments", file_okay=False,
+                                            help="Steering-group commentary: COMMENTS/<year>/"
+                                                 "<indicator>.md (default: ./comments)."),
 ) -> None:
     """One self-contained HTML report per registry, with Excel, Parquet and CSV tables."""
     from pipelines import steps
@@ -377,7 +385,7 @@ def report_annual(
     year, language = _year(year), _language(language)
     path, folder = _report_paths(output, warehouse, "annual", str(year))
     with _stops_cleanly():
-        pages = steps.annual_reports(path, folder, year, language)
+        pages = steps.annual_reports(path, folder, year, language, comments, pdf)
     for page in pages:
         typer.echo(f"wrote {page}")
 

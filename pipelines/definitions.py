@@ -160,7 +160,7 @@ class RiskAdjustment(Strict):
 class Definition(Strict):
     id: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     version: int = Field(ge=1)
-    title: Titles
+    title: Titles | None = None  # words live in the message catalogues (reports/messages/)
     registry: Literal[REGISTRIES]  # type: ignore[valid-type]
     type: Literal["process", "outcome", "median", "completeness"]
     population: Criterion
@@ -173,7 +173,7 @@ class Definition(Strict):
     missing_field: str | None = None
     standard: Standard
     risk_adjustment: RiskAdjustment | None = None
-    rationale: str
+    rationale: str | None = None
     reviewed: dict[str, str | dt.date] | None = None
 
     @model_validator(mode="after")
@@ -307,7 +307,24 @@ def load_definition(path: Path) -> Definition:
     from pipelines.criteria import check_definition  # the compiler knows the columns and types
 
     check_definition(definition, path)
-    return definition
+    return with_words(definition, path)
+
+
+def with_words(definition: Definition, path: Path) -> Definition:
+    """Title and rationale from the message catalogues (reports/messages/*.yaml), which hold
+    every user-visible word; a definition outside the repository may carry its own."""
+    from reports.labels import MissingMessage, catalogue
+
+    try:
+        da, en = (catalogue(lang)["indicators"][definition.id] for lang in ("da", "en"))
+        words = {"title": Titles(da=da["title"], en=en["title"]),
+                 "rationale": " ".join(en["rationale"].split())}
+    except MissingMessage:
+        if definition.title is None or definition.rationale is None:
+            raise DefinitionError(f"{path.name}: no title and rationale for {definition.id} in "
+                                  "the message catalogues (reports/messages/da.yaml, en.yaml)")
+        return definition
+    return definition.model_copy(update=words)
 
 
 def definition_files(folder: Path) -> list[Path]:

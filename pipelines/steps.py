@@ -119,16 +119,21 @@ def _results_for(con, period: str, period_type: str):
     return results
 
 
-def annual_reports(warehouse_path: Path, folder: Path, year: int, language: str = "da"
-                   ) -> list[str]:
-    """The annual report of ``year`` into ``folder`` (one subfolder per registry)."""
+def annual_reports(warehouse_path: Path, folder: Path, year: int, language: str = "da",
+                   comments: Path | None = None, pdf: bool = False) -> list[str]:
+    """The annual report of ``year`` into ``folder`` (one subfolder per registry), with the
+    steering groups' commentary from ``comments/<year>/<indicator>.md``."""
+    from pipelines.results import results_cutoff
     from reports import annual
     from reports.suppression import SmallNumberRule
 
+    if comments is None and Path("comments").is_dir():
+        comments = Path("comments")
     with warehouse.connect(warehouse_path, read_only=True) as con:
         pages = annual.build(con, _results_for(con, str(year), "year"), load_definitions(settings.INDICATORS_DIR),
                              year, folder, language,
-                             SmallNumberRule.from_environment())
+                             SmallNumberRule.from_environment(), results_cutoff(con), comments,
+                             pdf)
     return [str(p) for p in pages]
 
 

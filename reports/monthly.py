@@ -3,13 +3,19 @@
 A unit sees only its own patients: its results (not suppressed: they are its
 own), its region and the nation for comparison (small-number rule and
 complementary suppression applied, with the pattern of the whole year, the same
-as in the annual report),
-run charts over the last 12 months, the record_ids of its own records that do
-not meet each indicator, and its own quarantined rows. No CPR, no pseudonym.
+as in the annual report), run charts over the last 12 months, its own records
+that do not meet each indicator with the reason in words, and its own
+quarantined rows with the rule and how to correct it. No CPR, no pseudonym.
+
+Each folder's ``index.html`` (``index.<language>.html`` for another language than
+Danish, with ``records_not_meeting.<language>.csv``) is rendered from the folder's own files by
+``reports.unit_page.render`` (the portal serves the same page); the delivery's
+``index.html`` links every unit's page.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -17,18 +23,22 @@ from pathlib import Path
 
 import plotly.offline
 import polars as pl
-from plotly.subplots import make_subplots
 
 from pipelines import validation_report
 from pipelines.definitions import Definition
 from pipelines.engine import denominator_records
-from reports.figures import OKABE_ITO
+from pipelines.intervals import with_intervals
+from reports import unit_page
+from reports.annual import _standard_text, file_name, interval_method
 from reports.labels import TEXT
+from reports.reasons import listed, reasons
 from reports.run_chart import anhoej
 from reports.suppression import Hierarchy, SmallNumberRule, as_text
 from schemas.declarations import LEVELS
 
 log = logging.getLogger("kvalitet.reports")
+
+WINDOWS = ("month", "year_to_date", "last_12_months")
 
 
 def last_months(month: str, count: int = 12) -> list[str]:
@@ -43,30 +53,11 @@ def last_months(month: str, count: int = 12) -> list[str]:
 def _share_plotly(shared: Path, folder: Path) -> None:
     """Each folder is self-contained; a hard link costs no disk where the system allows it."""
     target = folder / "plotly.min.js"
+    target.unlink(missing_ok=True)
     try:
         os.link(shared, target)
     except OSError:
         shutil.copyfile(shared, target)
-
-
-def unit_figure(rows: pl.DataFrame, unit_name: str, titles: dict[str, str], language: str):
-    indicators = sorted(rows["indicator_id"].unique().to_list())
-    columns = 2
-    fig = make_subplots(rows=(len(indicators) + 1) // columns, cols=columns,
-                        subplot_titles=[f"{i}: {titles[i]}" for i in indicators],
-                        vertical_spacing=0.06)
-    for k, indicator in enumerate(indicators):
-        r, c = k // columns + 1, k % columns + 1
-        for j, (level, group) in enumerate(rows.filter(pl.col("indicator_id") == indicator)
-                                           .sort("period").group_by("role", maintain_order=True)):
-            fig.add_trace(dict(type="scatter", x=group["period"].to_list(),
-                               y=group["value"].to_list(), mode="lines+markers",
-                               name=group["unit_name"][0], legendgroup=level[0],
-                               showlegend=k == 0, line={"color": OKABE_ITO[j]}), row=r, col=c)
-    fig.update_layout(height=300 * ((len(indicators) + 1) // columns), template="plotly_white",
-                      title={"text": f"{unit_name}: {TEXT[language]['run_chart']}", "x": 0},
-                      legend={"orientation": "h"})
-    return fig
 
 
 def comparison_rows(con, results: pl.DataFrame, months: list[str],
@@ -80,29 +71,91 @@ def comparison_rows(con, results: pl.DataFrame, months: list[str],
                         pl.col("level").is_in(["national", "region"]))
 
 
+def window_months(month: str, months: list[str]) -> dict[str, list[str]]:
+    return {"month": [month], "year_to_date": [m for m in months if m[:4] == month[:4]],
+            "last_12_months": months}
+
+
+def summary(table: pl.DataFrame, month: str, months: list[str], method: str,
+            rule: SmallNumberRule) -> pl.DataFrame:
+    """Per indicator, role (unit, region, national) and window (this month, year to date,
+    last 12 months): counts, proportion and interval. A window of the region or nation
+    that holds a hidden month is hidden too (else its sum less the shown months would
+    give the hidden one); a median is not summed over months."""
+    rows = []
+    for (indicator, role, name), group in table.group_by(["indicator_id", "role", "unit_name"],
+                                                         maintain_order=True):
+        is_median = group["median"].is_not_null().any()
+        for window, members in window_months(month, months).items():
+            part = group.filter(pl.col("period").is_in(members))
+            row = {"indicator_id": indicator, "role": role, "unit_name": name, "window": window,
+                   "numerator": None, "denominator": None, "missing": None, "median": None,
+                   "hidden": None}
+            if part.is_empty():
+                rows.append(row)
+                continue
+            hidden = part.filter(pl.col("suppressed"))
+            if hidden.height:
+                small = (hidden["suppression"] == "small").all() and part.height == 1
+                row["hidden"] = rule.shown_as if small else rule.complementary_shown_as
+            elif is_median:
+                if window == "month":
+                    row.update(denominator=int(part["denominator"].sum()),
+                               median=part["median"][0])
+            else:
+                row.update(numerator=int(part["numerator"].sum()),
+                           denominator=int(part["denominator"].sum()),
+                           missing=int(part["missing"].sum()))
+            rows.append(row)
+    frame = pl.DataFrame(rows, schema={"indicator_id": pl.String, "role": pl.String,
+                                       "unit_name": pl.String, "window": pl.String,
+                                       "numerator": pl.Int64, "denominator": pl.Int64,
+                                       "missing": pl.Int64, "median": pl.Float64,
+                                       "hidden": pl.String})
+    frame = frame.with_columns(
+        pl.when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator"))
+        .alias("proportion"))
+    return with_intervals(frame.with_columns(pl.col("denominator").fill_null(0)), method) \
+        .with_columns(pl.when(pl.col("hidden").is_null() & (pl.col("numerator").is_not_null()
+                                                             | pl.col("median").is_not_null()))
+                      .then(pl.col("denominator")).alias("denominator"))
+
+
+def indicator_facts(definitions: list[Definition], language: str) -> list[dict]:
+    return [{"id": d.id, "standard": d.standard.value, "standard_text": _standard_text(d, language),
+             "lower_is_better": d.standard.lower_is_better, "is_median": d.type == "median"}
+            for d in definitions]
+
+
 def build(con, results: pl.DataFrame, definitions: list[Definition], month: str, cutoff,
           output: Path, language: str = "da", rule: SmallNumberRule | None = None
           ) -> list[Path]:
     rule = rule or SmallNumberRule.from_environment()
     months = last_months(month)
+    method = interval_method(results)
     output.mkdir(parents=True, exist_ok=True)
     shared = output / "plotly.min.js"
     shared.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
-    titles = {d.id: (d.title.da if language == "da" else d.title.en) for d in definitions}
     window = results.filter(pl.col("period_type") == "month", pl.col("period").is_in(months))
     comparison = comparison_rows(
         con, results.filter(pl.col("indicator_id").is_in([d.id for d in definitions])), months,
         rule)
-    records = denominator_records(con, definitions, cutoff, month)
+    records = listed(denominator_records(con, definitions, cutoff, month), definitions)
+    records = reasons(con, definitions, records, language)  # once, not per unit
     rejected = validation_report.unit_rejections(con)
     regions = {level: dict(con.sql(LEVELS.region_sql(level)).fetchall())
                for level in LEVELS.levels}
-    folders = []
+    region_names = dict(con.sql("SELECT CAST(region_code AS VARCHAR), region_name FROM regions")
+                        .fetchall())
+    facts = indicator_facts(definitions, language)
+    folders, units = [], []
     for level in LEVELS.levels:  # every declared unit level: hospital, municipality, clinic
         own_level = window.filter(pl.col("level") == level)
         for (code,), own in own_level.group_by(["unit_code"], maintain_order=True):
             folder = output / f"{level}_{code}"
             folder.mkdir(exist_ok=True)
+            for old in ("run_charts.html",):  # the page before index.html
+                (folder / old).unlink(missing_ok=True)
             region = regions[level].get(code)
             context = comparison.filter(
                 pl.col("indicator_id").is_in(own["indicator_id"].unique().implode()),
@@ -114,14 +167,17 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
                                                                       "level")
             table.write_parquet(folder / "results.parquet")
             as_text(table, rule).write_csv(folder / "results.csv")
+            roles = table.with_columns(pl.col("level").replace({level: "unit"}).alias("role"))
+            summary(roles, month, months, method, rule).write_parquet(folder / "summary.parquet")
             value = pl.coalesce("median", "proportion")
-            series = table.filter(~pl.col("suppressed")).select(
-                "indicator_id", "period", "unit_name",
-                pl.col("level").replace({level: "unit"}).alias("role"), value.alias("value"))
+            series = roles.filter(~pl.col("suppressed")).select(
+                "indicator_id", "period", "unit_name", "role", value.alias("value"))
             signals = []
             for (indicator,), points in series.filter(pl.col("role") == "unit").group_by(
                     ["indicator_id"], maintain_order=True):
-                result = anhoej(points.sort("period")["value"].to_numpy())
+                values = pl.DataFrame({"period": months}).join(
+                    points, on="period", how="left", maintain_order="left")["value"]
+                result = anhoej(values.cast(pl.Float64).to_numpy())
                 signals.append({"indicator_id": indicator, "centre": result.centre,
                                 "points": result.useful_points, "longest_run": result.longest_run,
                                 "longest_run_max": result.longest_run_max,
@@ -129,19 +185,34 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
                                 "shift": result.shift, "too_few_crossings": result.too_few_crossings})
             pl.DataFrame(signals).write_parquet(folder / "run_chart_signals.parquet")
             series.write_parquet(folder / "run_chart_points.parquet")
-            _share_plotly(shared, folder)  # before Plotly, which else writes its own copy
-            figure = unit_figure(series, own["unit_name"][0], titles, language)
-            figure.write_html(folder / "run_charts.html", include_plotlyjs="directory",
-                              config={"displaylogo": False})
             key = LEVELS.levels[level].code
-            if not records.is_empty():
-                (records.filter(pl.col(key) == code, ~pl.col("meets_numerator"))
-                 .select("indicator_id", "record_id", pl.col("month").alias("period"))
-                 .sort("indicator_id", "record_id")
-                 .write_csv(folder / "records_not_meeting.csv"))
+            mine = (records.filter(pl.col(key) == code) if not records.is_empty()
+                    else pl.DataFrame(schema={"indicator_id": pl.String, "record_id": pl.String,
+                                              "month": pl.String, "reason": pl.String}))
+            (mine.select("indicator_id", "record_id", pl.col("month").alias("period"), "reason")
+             .sort("indicator_id", "record_id")
+             .write_csv(folder / file_name("records_not_meeting", ".csv", language)))
             (rejected.filter(pl.col("level") == level, pl.col("unit_code") == code)
              .drop("level").write_csv(folder / "quarantined_rows.csv"))
+            name = own["unit_name"][0]
+            meta = {"level": level, "code": code, "name": name, "month": month,
+                    "months": months, "region": region_names.get(region),
+                    "language": language, "interval_method": method,
+                    "small_number_rule": {"minimum": rule.minimum, "maximum": rule.maximum,
+                                          "shown_as": rule.shown_as,
+                                          "complementary_shown_as": rule.complementary_shown_as},
+                    "indicators": [f for f in facts if f["id"] in
+                                   set(own["indicator_id"].to_list())]}
+            (folder / "unit.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1),
+                                              encoding="utf-8")
+            _share_plotly(shared, folder)
+            page = file_name("index", ".html", language)
+            (folder / page).write_text(unit_page.render(folder, language), encoding="utf-8")
             folders.append(folder)
+            units.append({"level": level, "name": name, "href": f"{folder.name}/{page}",
+                          "region": region_names.get(region) or ""})
     shared.unlink()
+    (output / file_name("index", ".html", language)).write_text(
+        unit_page.render_landing(units, month, language), encoding="utf-8")
     log.info("monthly deliveries %s: %d units in %s", month, len(folders), output)
     return folders

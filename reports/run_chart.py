@@ -58,3 +58,23 @@ def anhoej(values: np.ndarray) -> Anhoej:
         longest = max(longest, run)
     crossings = int(np.sum(sides[1:] != sides[:-1])) if n else 0
     return Anhoej(centre, n, longest, longest_run_max(n), crossings, crossings_min(n))
+
+
+def long_runs(values) -> np.ndarray:
+    """Which points belong to a run on one side of the median longer than the Anhøj
+    limit (what a chart marks as the shift signal); nan points and points on the
+    median belong to none and do not break a run, as in ``anhoej``."""
+    values = np.asarray(values, float)
+    result = anhoej(values)
+    marked = np.zeros(len(values), bool)
+    if not result.shift:
+        return marked
+    useful = [i for i, v in enumerate(values) if not np.isnan(v) and v != result.centre]
+    sides = [np.sign(values[i] - result.centre) for i in useful]
+    start = 0
+    for k in range(1, len(useful) + 1):
+        if k == len(useful) or sides[k] != sides[start]:
+            if k - start > result.longest_run_max:
+                marked[useful[start:k]] = True
+            start = k
+    return marked

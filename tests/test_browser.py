@@ -1,4 +1,5 @@
-"""A real headless Chromium opens the annual report from disk with the network off."""
+"""A real headless Chromium opens the annual report and the unit pages from disk with the
+network off."""
 
 from __future__ import annotations
 
@@ -38,9 +39,27 @@ def test_annual_report_renders_offline_without_script_errors(sample_reports, chr
     assert len(colours) > 50
 
 
-def test_monthly_delivery_renders_offline(sample_reports, chromium, tmp_path):
-    page = sample_reports["monthly"] / "hospital_H401" / "run_charts.html"
+def test_the_unit_page_renders_offline_with_every_chart_drawn(sample_reports, chromium,
+                                                             tmp_path):
+    folder = sample_reports["monthly"] / "hospital_H401"
+    page = folder / "index.html"
     dom = run_chromium(chromium, tmp_path / "profile", "--dump-dom", page.as_uri())
-    assert dom.returncode == 0
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-js-errors="0"' in dom.stdout
     assert "Uncaught" not in dom.stderr
-    assert len(re.findall(r'class="main-svg"', dom.stdout)) >= 1
+    figures = len(re.findall(r'class="plotly-graph-div', dom.stdout))
+    assert figures >= 10  # a run chart per indicator with months to show
+    assert len(re.findall(r'class="main-svg"', dom.stdout)) >= figures
+    shot = tmp_path / "unit.png"
+    result = run_chromium(chromium, tmp_path / "profile-shot", "--window-size=1300,2400",
+                          f"--screenshot={shot}", page.as_uri())
+    assert result.returncode == 0 and shot.exists()
+    assert ImageStat.Stat(Image.open(shot).convert("L")).stddev[0] > 20
+
+
+def test_the_delivery_landing_page_links_every_unit_page(sample_reports):
+    landing = (sample_reports["monthly"] / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="([^"]+/index.html)"', landing)
+    folders = {p.name for p in sample_reports["monthly"].iterdir() if p.is_dir()}
+    assert {link.split("/")[0] for link in links} == folders
+    assert all((sample_reports["monthly"] / link).is_file() for link in links)

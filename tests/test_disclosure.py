@@ -36,6 +36,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 from scipy.sparse.linalg import lsqr
 
+from reports.excel import read_back
 from reports.labels import TEXT
 from schemas.declarations import LEVELS
 
@@ -173,13 +174,10 @@ def read_published(reports: dict, names: dict) -> tuple[Knowledge, dict]:
         table_rows(csv, f"{folder.name}/csv", k)
         table_rows(pl.read_parquet(folder / "indicator_results_published.parquet"),
                    f"{folder.name}/parquet", k)
-        for sheet in openpyxl.load_workbook(folder / "indicator_results.xlsx",
-                                            read_only=True).worksheets:
-            rows = list(sheet.iter_rows(values_only=True))
-            table_rows(pl.DataFrame([dict(zip(rows[0], (None if v is None else str(v)
-                                                        for v in r))) for r in rows[1:]],
-                                    infer_schema_length=None),
-                       f"{folder.name}/xlsx/{sheet.title}", k)
+        for title, rows in read_back(folder / "indicator_results.xlsx").items():
+            table_rows(pl.DataFrame([{c: None if v is None else str(v) for c, v in r.items()}
+                                     for r in rows], infer_schema_length=None),
+                       f"{folder.name}/xlsx/{title}", k)
         for indicator, levels in csv.group_by("indicator_id").agg(pl.col("level").unique()).rows():
             unit_level[indicator] = next(lv for lv in ("hospital", "clinic", "municipality")
                                          if lv in levels)

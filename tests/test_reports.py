@@ -6,10 +6,10 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import duckdb
-import openpyxl
 import polars as pl
 import pytest
 
+from reports.excel import read_back
 from reports.labels import percent
 
 CHART_TABLES = ["caterpillar", "funnel_units", "funnel_limits", "run_chart_points",
@@ -69,10 +69,8 @@ def test_no_published_cell_shows_a_denominator_of_1_to_4(sample_reports):
             assert (frame["denominator"] == "<5").any()
             checked += 1
         elif path.suffix == ".xlsx":
-            for sheet in openpyxl.load_workbook(path, read_only=True).worksheets:
-                rows = list(sheet.iter_rows(values_only=True))
-                column = rows[0].index("denominator")
-                assert not any(small(r[column]) for r in rows[1:]), sheet.title
+            for title, rows in read_back(path).items():
+                assert not any(small(r["denominator"]) for r in rows), title
                 checked += 1
         elif path.suffix == ".html":
             parser = Tables()
@@ -153,7 +151,8 @@ def test_a_units_delivery_holds_only_its_own_records(sample_reports):
             listed_anything += 1
             mine = records.join(owners, on="record_id", how="left")
             assert (mine[key] == code).all(), name
-            assert set(records.columns) == {"indicator_id", "record_id", "period"}
+            assert set(records.columns) == {"indicator_id", "record_id", "period", "reason"}
+            assert records["reason"].is_not_null().all()
         rejected = pl.read_csv(unit / "quarantined_rows.csv", infer_schema=False)
         if rejected.height:
             assert (rejected["unit_code"] == code).all()
