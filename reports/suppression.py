@@ -634,8 +634,7 @@ def protect(grid: Grid, rule: SmallNumberRule) -> tuple[np.ndarray, bool]:
             certified[np.ix_(chosen, list(cols))] = True
         if not changed:
             break
-    missing = [mis for _, mis in grid.pairs if mis is not None]  # checked exactly only
-    return _last_resort(grid, relations, hidden, certified, columns + missing, moves.rank)
+    return _last_resort(grid, relations, hidden, certified, columns, moves.rank)
 
 
 def _last_resort(grid, relations, hidden, certified, columns, rank):  # noqa: PLR0913
