@@ -23,6 +23,7 @@ from pipelines.definitions import Definition
 from reports import figures
 from reports.funnel import funnel_table
 from reports.labels import TEXT, count, number, percent
+from reports.portal.audit_round import mark_report
 from reports.run_chart import anhoej
 from reports.suppression import PRIMARY, Hierarchy, SmallNumberRule, as_text
 
@@ -308,6 +309,7 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], year: int, 
             appendix=[facts(d) for d in members], plotly_js=plotly_js,
             years=(year, year - 1, year - 2), small_note=TEXT[language]["suppressed_note"],
             complementary_note=TEXT[language]["complementary_note"])
+        page = mark_report(page, year, [d.id for d in members])  # audit round (issue #15)
         path = folder / "annual_report.html"
         path.write_text(page, encoding="utf-8")
         log.info("annual report %s %d: %s", group, year, path)
