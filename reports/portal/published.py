@@ -56,11 +56,8 @@ class Delivery:
     cache: dict = field(default_factory=dict)
 
 
-def read_csv_text(path: Path) -> pl.DataFrame:
+def parse_csv_text(text: str) -> pl.DataFrame:
     """A published CSV with every column as text (record ids keep their zeros)."""
-    if not path.is_file():
-        return pl.DataFrame()
-    text = path.read_text(encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         return pl.DataFrame()
@@ -69,10 +66,21 @@ def read_csv_text(path: Path) -> pl.DataFrame:
                          for i, h in enumerate(header)}, schema={h: pl.String for h in header})
 
 
-def _signature(folder: Path) -> tuple:
+def _signature(folder: Path | int) -> tuple:
     with os.scandir(folder) as entries:
         return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size)
                             for e in entries if e.is_file()))
+
+
+def _bytes(directory: int, name: str) -> bytes | None:
+    """A file of the folder opened as ``directory`` (a descriptor): a folder renamed away
+    and replaced meanwhile is still read whole, from the version first opened."""
+    try:
+        fd = os.open(name, os.O_RDONLY, dir_fd=directory)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 class Published:
@@ -156,16 +164,24 @@ class Published:
             if folder is None:
                 return None
             try:
-                signature = _signature(folder)
-                with self._lock:
-                    cached = self._deliveries.get(folder)
-                if cached and cached[0] == signature:
-                    return cached[1]
-                delivery = _read(folder, level, code, month, signature)
+                directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
             except FileNotFoundError:
                 if attempt == 2:
                     return None
                 continue
+            try:
+                signature = _signature(directory)
+                with self._lock:
+                    cached = self._deliveries.get(folder)
+                if cached and cached[0] == signature:
+                    return cached[1]
+                delivery = _read(directory, folder, level, code, month, signature)
+            except (FileNotFoundError, _Vanished):
+                if attempt == 2:
+                    return None
+                continue
+            finally:
+                os.close(directory)
             with self._lock:
                 if len(self._deliveries) > 512:
                     self._deliveries.clear()
@@ -183,10 +199,8 @@ class Published:
         return Path(entry.path) if entry is not None else None
 
 
-def _results(folder: Path) -> pl.DataFrame:
-    if (folder / "results.parquet").is_file():
-        return pl.read_parquet(folder / "results.parquet")
-    return pl.DataFrame()
+class _Vanished(Exception):
+    """A file listed in the folder was gone when opened: the month was re-published."""
 
 
 def _name_and_region(folder: Path, level: str, code: str) -> tuple[str, str | None]:
@@ -195,24 +209,45 @@ def _name_and_region(folder: Path, level: str, code: str) -> tuple[str, str | No
                                   columns=["level", "unit_code", "unit_name"])
     except (FileNotFoundError, pl.exceptions.PolarsError, OSError):
         return code, None
+    return _naming(results, level, code)
+
+
+def _naming(results: pl.DataFrame, level: str, code: str) -> tuple[str, str | None]:
+    if results.is_empty():
+        return code, None
     own = results.filter(pl.col("level") == level, pl.col("unit_code") == code)
     region = results.filter(pl.col("level") == "region")["unit_code"].unique().to_list()
     return (own["unit_name"][0] if own.height else code), (str(region[0]) if region else None)
 
 
-def _read(folder: Path, level: str, code: str, month: str, signature: tuple) -> Delivery:
-    files = [name for name, _, _ in signature if FILE.match(name)]
-    results = _results(folder)
-    name, region = _name_and_region(folder, level, code)
-    signals = (pl.read_parquet(folder / "run_chart_signals.parquet")
-               if (folder / "run_chart_signals.parquet").is_file() else pl.DataFrame())
-    index = folder / "index.html"
+def _read(directory: int, folder: Path, level: str, code: str, month: str,
+          signature: tuple) -> Delivery:
+    """Every file through one open descriptor of the folder: one version, never a mix."""
+    listed = {name for name, _, _ in signature}
+
+    def data(name: str) -> bytes | None:
+        if name not in listed:
+            return None
+        found = _bytes(directory, name)
+        if found is None:
+            raise _Vanished(name)
+        return found
+
+    def csv_frame(name: str) -> pl.DataFrame:
+        raw = data(name)
+        return pl.DataFrame() if raw is None else parse_csv_text(raw.decode("utf-8-sig"))
+
+    raw = data("results.parquet")
+    results = pl.read_parquet(io.BytesIO(raw)) if raw else pl.DataFrame()
+    raw = data("run_chart_signals.parquet")
+    signals = pl.read_parquet(io.BytesIO(raw)) if raw else pl.DataFrame()
+    index = data("index.html")
+    name, region = _naming(results, level, code)
     return Delivery(
-        unit=Unit(level, code, name, region), month=month, folder=folder, files=files,
-        results=results, signals=signals,
-        records=read_csv_text(folder / "records_not_meeting.csv"),
-        rejected=read_csv_text(folder / "quarantined_rows.csv"),
-        index_html=index.read_text(encoding="utf-8") if index.is_file() else None)
+        unit=Unit(level, code, name, region), month=month, folder=folder,
+        files=[n for n, _, _ in signature if FILE.match(n)], results=results, signals=signals,
+        records=csv_frame("records_not_meeting.csv"), rejected=csv_frame("quarantined_rows.csv"),
+        index_html=index.decode("utf-8") if index is not None else None)
 
 
 def reference_units(folders: list[Path] | None = None) -> tuple[dict[str, str | None], set[str]]:

@@ -19,13 +19,3 @@ def scrub(text: object) -> str:
     """``text`` with CPR-shaped values and pseudonym-shaped hex runs hidden."""
     return _PSEUDONYM.sub(HIDDEN_PSEUDONYM, mask("" if text is None else text))
 
-
-_SCRIPT = re.compile(r"(<script\b[^>]*>.*?</script\s*>)", re.IGNORECASE | re.DOTALL)
-
-
-def scrub_html(page: str) -> str:
-    """``scrub`` on a page's text and attributes; script bodies (a chart library, chart
-    data the pipeline already passed through its gate) are kept as they are, so a digit
-    run inside minified code is never rewritten."""
-    parts = _SCRIPT.split(page)
-    return "".join(part if i % 2 else scrub(part) for i, part in enumerate(parts))
