@@ -127,6 +127,13 @@ def session(url: str, username: str) -> httpx.Client:
     return client
 
 
+def session_start(client: httpx.Client) -> str:
+    """A page of the client's own that carries its anti-forgery token."""
+    answer = client.get("/")
+    location = answer.headers.get("location", "/admin")
+    return location
+
+
 def csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
