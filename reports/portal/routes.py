@@ -31,6 +31,7 @@ STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-i
               "frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'")
 # A published unit page (index.html) may carry its own inline scripts (Plotly's output).
 PUBLISHED_CSP = STRICT_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+BAR_MARK = "<!--portal-bar-->"
 STATUS_WORDS = {"met": "opfyldt", "not_met": "ikke opfyldt", "too_few": "for få"}
 
 
@@ -71,19 +72,7 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
     app = FastAPI(title="Kvalitet portal", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.portal = portal
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response = await call_next(request)
-        if not request.url.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "no-store"
-            response.headers["Pragma"] = "no-cache"
-        response.headers.setdefault("Content-Security-Policy", STRICT_CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        if _https(request):
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        return response
+    app.add_middleware(SecurityHeaders)
 
     # -- helpers ------------------------------------------------------------------------
     def render(request: Request, template: str, status: int = 200, session: Session | None = None,
@@ -258,13 +247,17 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
         if delivery.index_html is not None:
             page = _inject(delivery.index_html, f'<base href="{base}">', bar)
             return HTMLResponse(page, headers={"Content-Security-Policy": PUBLISHED_CSP})
-        tables = pages.tables(delivery)
-        return render(request, "unit.html.j2", session=session, who=who, bar=bar,
-                      unit=delivery.unit, month=month, tables=tables, titles=pages.TABLES,
-                      base=base, workbook=pages.workbook_name(delivery.unit, month),
-                      charts=json.dumps(pages.chart_data(delivery), ensure_ascii=False)
-                      .replace("<", "\\u003c"),
-                      published=[f for f in delivery.files if not f.endswith(".js")])
+        page = delivery.cache.get("page")
+        if page is None:  # the same for every viewer: rendered once per delivery version
+            page = portal.templates.get_template("unit.html.j2").render(
+                who=who, bar=BAR_MARK, unit=delivery.unit, month=month,
+                tables=pages.tables(delivery), titles=pages.TABLES, base=base,
+                workbook=pages.workbook_name(delivery.unit, month),
+                charts=json.dumps(pages.chart_data(delivery), ensure_ascii=False)
+                .replace("<", "\\u003c"),
+                published=[f for f in delivery.files if not f.endswith(".js")])
+            delivery.cache["page"] = page
+        return HTMLResponse(page.replace(BAR_MARK, bar, 1))
 
     @app.get("/units/{level}/{code}/{month}/{name}")
     def unit_file(request: Request, level: str, code: str, month: str, name: str):
@@ -513,6 +506,38 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
         return not_found(request, who, session, None)
 
     return app
+
+
+class SecurityHeaders:
+    """Plain ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware): no-store on
+    every page, a content security policy, no framing, no sniffing, HSTS over HTTPS."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope["path"].startswith("/static/")
+        https = scope.get("scheme") == "https"
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                         (b"referrer-policy", b"same-origin")]
+                if b"content-security-policy" not in names:
+                    extra.append((b"content-security-policy", STRICT_CSP.encode()))
+                if not static:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    extra += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+                if https:
+                    extra.append((b"strict-transport-security", b"max-age=31536000"))
+                message = {**message, "headers": headers + extra}
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def _https(request: Request) -> bool:
