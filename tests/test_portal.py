@@ -420,3 +420,44 @@ def test_publish_atomically_replaces_whole_or_not_at_all(tmp_path):
 def test_monthly_deliveries_leave_no_staging_folder(portal):
     months = portal["output"] / "reports" / "monthly"
     assert sorted(p.name for p in months.iterdir()) == list(ps.MONTHS)
+
+
+def test_behind_a_tls_proxy_the_cookie_is_secure(portal):
+    """`serve --behind-proxy`: X-Forwarded-Proto/-For from loopback are believed."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    import httpx
+
+    from tests.builders import stop
+
+    port = ps.free_port()
+    env = {**os.environ, "KVALITET_PORTAL_DB": str(portal["db"])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "portal", "serve", "--output",
+         str(portal["output"]), "--port", str(port), "--behind-proxy"], cwd=ps.ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url + "/health", timeout=2)
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.1)
+        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.7"}
+        client = httpx.Client(base_url=url, headers=proxied)
+        token = ps.csrf(client.get("/login").text)
+        answer = client.post("/login", data={"username": "national", "password": ps.PASSWORD,
+                                             "csrf_token": token})
+        assert answer.status_code == 303
+        assert "secure" in answer.headers["set-cookie"].lower()
+        assert answer.headers["strict-transport-security"].startswith("max-age=")
+        row = [r for r in ps.log_rows(portal["db"]) if r["username"] == "national"][-1]
+        assert (row["action"], row["client"]) == ("login", "192.0.2.7")
+    finally:
+        stop(process)

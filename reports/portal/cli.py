@@ -191,6 +191,9 @@ def serve(
     workers: int = typer.Option(1, "--workers", help="uvicorn worker processes."),
     proxy: bool = typer.Option(False, "--behind-proxy", help="Trust X-Forwarded-Proto/-For "
                                "from the reverse proxy on this host (TLS ends there)."),
+    ssl_certfile: Optional[Path] = typer.Option(None, "--ssl-certfile", help="Serve HTTPS "
+                                                "directly with this certificate (PEM)."),
+    ssl_keyfile: Optional[Path] = typer.Option(None, "--ssl-keyfile", help="Its private key."),
     db: Optional[Path] = DbOpt,
 ) -> None:
     """Serve the portal with uvicorn. It reads OUTPUT only; the warehouse is never opened."""
@@ -206,7 +209,8 @@ def serve(
     uvicorn.run("reports.portal.cli:application", factory=True, host=host, port=port,
                 workers=workers, proxy_headers=proxy,
                 forwarded_allow_ips="127.0.0.1" if proxy else None, access_log=False,
-                log_level="warning")
+                log_level="warning", ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
 
 
 def application():
