@@ -247,7 +247,8 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
             workbook=pages.workbook_name(delivery.unit, month),
             start=authorisation.start_page(who))
         if delivery.index_html is not None:
-            page = _inject(delivery.index_html, f'<base href="{base}">', bar)
+            page = _inject(delivery.index_html,
+                           f'<base href="{base}"><link rel="icon" href="data:,">', bar)
             return HTMLResponse(page, headers={"Content-Security-Policy": PUBLISHED_CSP})
         page = delivery.cache.get("page")
         if page is None:  # the same for every viewer: rendered once per delivery version
