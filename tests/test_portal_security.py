@@ -387,3 +387,63 @@ def test_no_password_or_session_token_in_the_log(portal):
 
     stored = [r[0] for r in Store(portal["db"]).execute("SELECT token_hash FROM sessions")]
     assert token not in stored  # only a hash of the cookie is kept
+
+
+# -- invariants ----------------------------------------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(alphabet=st.sampled_from(list("./\\%2e5cfHabc_-~:\x00 ")), max_size=30)
+       | st.text(max_size=30))
+def test_a_download_name_never_leaves_its_delivery_folder(tmp_path_factory, name):
+    from reports.portal.published import Published
+
+    output = tmp_path_factory.getbasetemp() / "names"
+    folder = output / "reports" / "monthly" / "2025-06" / "hospital_H101"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        (folder / "results.csv").write_text("x")
+        (output / "reports" / "monthly" / "2025-06" / "hospital_H102").mkdir()
+        (output / "reports" / "monthly" / "2025-06" / "hospital_H102" / "results.csv").write_text("y")
+        (output / "kvalitet.duckdb").write_text("z")
+    found = Published(output).file("hospital", "H101", "2025-06", name)
+    assert found is None or (found.parent == folder and found.name == name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(level=st.sampled_from(["hospital", "municipality", "clinic"]),
+       code=st.from_regex(r"[A-Z0-9]{1,6}", fullmatch=True),
+       own=st.from_regex(r"[A-Z0-9]{1,6}", fullmatch=True),
+       unit_region=st.sampled_from(["1081", "1082", None]),
+       user_region=st.sampled_from(["1081", "1082"]))
+def test_who_may_see_a_unit(level, code, own, unit_region, user_region):
+    from reports.portal.authorisation import may_comment, may_see_unit
+    from reports.portal.identity import Identity
+
+    region_of = lambda lv, c: unit_region  # noqa: E731
+    unit_user = Identity("u", "unit", unit=f"{level}:{own}")
+    region_user = Identity("r", "region", region=user_region)
+    admin = Identity("a", "admin", is_admin=True)
+    assert may_see_unit(unit_user, level, code, region_of) == (code == own)
+    assert may_see_unit(region_user, level, code, region_of) == (unit_region == user_region)
+    assert not may_see_unit(admin, level, code, region_of)
+    assert may_see_unit(Identity("n", "national"), level, code, region_of)
+    for who in (unit_user, region_user, admin):  # commenting never reaches beyond seeing
+        if may_comment(who, f"{level}:{code}", region_of):
+            assert may_see_unit(who, level, code, region_of)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prefix=st.text(max_size=20), suffix=st.text(max_size=20),
+       day=st.dates(), serial=st.integers(0, 9999), hexes=st.binary(min_size=32, max_size=32))
+def test_scrub_hides_cpr_numbers_and_pseudonyms(prefix, suffix, day, serial, hexes):
+    from pipelines.privacy import could_be_cpr, cpr_spans
+    from reports.portal.scrub import scrub
+
+    digits = f"{day:%d%m%y}{serial:04d}"
+    if not could_be_cpr(digits):
+        return
+    for form in (digits, digits[:6] + "-" + digits[6:]):
+        cleaned = scrub(prefix + form + " " + hexes.hex() + suffix)
+        assert not cpr_spans(cleaned) and hexes.hex() not in cleaned
