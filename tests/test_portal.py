@@ -393,6 +393,9 @@ def test_publish_atomically_replaces_whole_or_not_at_all(tmp_path):
                     fd = os.open(f"{unit}/results.csv", os.O_RDONLY, dir_fd=month)
                     with os.fdopen(fd) as handle:
                         versions.add(handle.read())
+                here, there = os.fstat(month), os.stat(target)
+                if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino):
+                    continue  # replaced while read (its old version may be half deleted)
             except FileNotFoundError:
                 continue  # the old version was being removed: read again
             finally:
@@ -461,3 +464,53 @@ def test_behind_a_tls_proxy_the_cookie_is_secure(portal):
         assert (row["action"], row["client"]) == ("login", "192.0.2.7")
     finally:
         stop(process)
+
+
+def _write_version(version: int):
+    def writer(folder):
+        for code in ("H101", "H102"):
+            unit = folder / f"hospital_{code}"
+            unit.mkdir()
+            pl.DataFrame({"indicator_id": ["HIP_01"] * 3, "period_type": ["month"] * 3,
+                          "period": ["2025-06"] * 3, "level": ["hospital", "region", "national"],
+                          "unit_code": [code, "1081", "DK"], "unit_name": ["u", "r", "n"],
+                          "numerator": [version] * 3, "denominator": [version] * 3}
+                         ).write_parquet(unit / "results.parquet")
+            (unit / "records_not_meeting.csv").write_text(
+                "indicator_id,record_id,period\n" + "".join(
+                    f"HIP_01,V{version}-{k},2025-06\n" for k in range(50)))
+    return writer
+
+
+def _republish(target, versions) -> None:
+    from reports.publish import publish_atomically
+
+    for version in versions:
+        publish_atomically(target, _write_version(version))
+
+
+def test_the_portal_reads_a_delivery_whole_while_its_month_is_republished(tmp_path):
+    """Published.delivery while another process publishes the month again and again: every
+    read is one version (its results and its records agree) and complete, never a mix or
+    a half (nor a version half deleted after the next one was renamed in)."""
+    import multiprocessing
+
+    from reports.portal.published import Published
+
+    target = tmp_path / "reports" / "monthly" / "2025-06"
+    _republish(target, [1])
+    published = Published(tmp_path)
+    writer = multiprocessing.get_context("spawn").Process(
+        target=_republish, args=(target, range(2, 30)))
+    writer.start()
+    reads = []
+    while writer.is_alive() or not reads:
+        published._deliveries.clear()  # no cache: every read goes to the disk
+        delivery = published.delivery("hospital", "H101", "2025-06")
+        if delivery is not None:
+            reads.append((set(delivery.results["numerator"].to_list()),
+                          {r.split("-")[0] for r in delivery.records["record_id"].to_list()},
+                          delivery.records.height))
+    writer.join()
+    assert writer.exitcode == 0 and len(reads) > 10
+    assert all(len(n) == 1 and r == {f"V{next(iter(n))}"} and h == 50 for n, r, h in reads)

@@ -123,7 +123,7 @@ def test_only_an_admin_reads_the_access_log(portal, clients, user):
     "/units/hospital/H101", "/units/hospital/H101/2025-06",
     "/units/hospital/H101/2025-06/kvalitet_hospital_H101_2025-06.xlsx",
     "/units/hospital/H101/2025-06/results.csv", "/regions/1081", "/national", "/admin",
-    "/audit/2025/hospital/H101", "/static/plotly.min.js", "/", "/anything/else"])
+    "/audit/2025/hospital/H101", "/audit/abc", "/static/plotly.min.js", "/", "/anything/else"])
 def test_without_a_session_every_page_goes_to_login(portal, path):
     answer = httpx.get(portal["url"] + path)
     assert answer.status_code in (303, 401)

@@ -159,14 +159,14 @@ class Published:
 
     # -- one delivery ---------------------------------------------------------------
     def delivery(self, level: str, code: str, month: str) -> Delivery | None:
-        for attempt in (1, 2):  # a month re-published between listing and reading
+        for attempt in (1, 2, 3):  # a month re-published while it was read: read again
             folder = self.folder(level, code, month)
             if folder is None:
                 return None
             try:
                 directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
             except FileNotFoundError:
-                if attempt == 2:
+                if attempt == 3:
                     return None
                 continue
             try:
@@ -176,8 +176,10 @@ class Published:
                 if cached and cached[0] == signature:
                     return cached[1]
                 delivery = _read(directory, folder, level, code, month, signature)
+                if not _still_published(directory, folder):
+                    raise _Vanished(folder.name)
             except (FileNotFoundError, _Vanished):
-                if attempt == 2:
+                if attempt == 3:
                     return None
                 continue
             finally:
@@ -197,6 +199,16 @@ class Published:
         listed = {e.name: e for e in os.scandir(folder) if e.is_file(follow_symlinks=False)}
         entry = listed.get(name)
         return Path(entry.path) if entry is not None else None
+
+
+def _still_published(directory: int, folder: Path) -> bool:
+    """The folder read is still the one at its path. An old version is deleted only after
+    the new one was renamed in, so while this holds, nothing of it was deleted mid-read."""
+    try:
+        here, there = os.fstat(directory), os.stat(folder)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 class _Vanished(Exception):

@@ -381,10 +381,13 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
         return RedirectResponse(f"/audit/{year}", status_code=303)
 
     @app.get("/audit/{year}")
-    def audit_index(request: Request, year: int):
+    def audit_index(request: Request, year: str):
         session, who = current(request)
         if session is None:
             return login_first(request)
+        if not re.fullmatch(r"2[0-9]{3}", year):
+            return not_found(request, who, session, None)
+        year = int(year)
         units = commentable_units(who)
         if not units:
             return denied(request, who, session, None)
@@ -400,17 +403,19 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
         key = f"{level}:{code}"
         if session is None:
             return None, None, login_first(request, key)
-        if not (LEVEL.match(level) and CODE.match(code)) or not 2000 <= year <= 2999:
+        if not (LEVEL.match(level) and CODE.match(code)) or not re.fullmatch(r"2[0-9]{3}",
+                                                                               year):
             return session, who, not_found(request, who, session, key)
         if not authorisation.may_read_comments(who, key, portal.region_of):
             return session, who, denied(request, who, session, key)
         return session, who, None
 
     @app.get("/audit/{year}/{level}/{code}")
-    def audit_unit(request: Request, year: int, level: str, code: str, saved: int = 0):
+    def audit_unit(request: Request, year: str, level: str, code: str, saved: str = ""):
         session, who, refused = audit_guard(request, year, level, code)
         if refused:
             return refused
+        year = int(year)
         key = f"{level}:{code}"
         rows = []
         if level != "region":
@@ -436,10 +441,11 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
                       action=f"/audit/{year}/{level}/{code}")
 
     @app.post("/audit/{year}/{level}/{code}")
-    async def audit_comment(request: Request, year: int, level: str, code: str):
+    async def audit_comment(request: Request, year: str, level: str, code: str):
         session, who, refused = audit_guard(request, year, level, code)
         if refused:
             return refused
+        year = int(year)
         key = f"{level}:{code}"
         form = await request.form()
         if not same_origin(request) or not portal.sessions.form_token_ok(session,
