@@ -522,6 +522,11 @@ def model_report(
                    f"{f'{math.exp(low):.3f} - {math.exp(high):.3f}':>22}")
 
 
+from reports.portal.cli import portal_app  # noqa: E402  (the reporting portal, issue #15)
+
+app.add_typer(portal_app, name="portal")
+
+
 def _exit_for(summary) -> None:
     for f in summary.failed:
         typer.secho(f"FAILED {f.source}/{f.file_name}: {f.problem}", fg="red", err=True)

@@ -24,6 +24,7 @@ from reports import excel, figures
 from reports.appendix import appendix_facts
 from reports.funnel import funnel_table
 from reports.labels import (REFERENCE_LANGUAGE, TEXT, count, indicator_title, number, percent)
+from reports.portal.audit_round import mark_report
 from reports.run_chart import anhoej
 from reports.suppression import PRIMARY, Hierarchy, SmallNumberRule, as_text
 from pipelines.sources import SOURCES
@@ -561,12 +562,15 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], year: int, 
             workbook=file_name("indicator_results", ".xlsx", language),
             landing=file_name("index", ".html", language))
         path = folder / file_name("annual_report", ".html", language)
-        path.write_text(template.render(**context, printing=False), encoding="utf-8")
+        ids = [d.id for d in members]  # the audit round's banner and comments (portal)
+        path.write_text(mark_report(template.render(**context, printing=False), year, ids),
+                        encoding="utf-8")
         if pdf:
             from reports.pdf import print_pdf
 
             printable = folder / f".{path.stem}.print.html"
-            printable.write_text(template.render(**context, printing=True), encoding="utf-8")
+            printable.write_text(mark_report(template.render(**context, printing=True), year, ids),
+                                 encoding="utf-8")
             try:
                 print_pdf(printable, path.with_suffix(".pdf"))
             finally:

@@ -130,6 +130,18 @@ def indicator_facts(definitions: list[Definition], language: str) -> list[dict]:
 def build(con, results: pl.DataFrame, definitions: list[Definition], month: str, cutoff,
           output: Path, language: str = "da", rule: SmallNumberRule | None = None
           ) -> list[Path]:
+    """The month is written to a hidden folder beside ``output`` and renamed into place
+    (reports/publish.py): the portal never sees half a month."""
+    from reports.publish import publish_atomically
+
+    folders = publish_atomically(output, lambda staging: _build(
+        con, results, definitions, month, cutoff, staging, language, rule))
+    return [output / folder.name for folder in folders]
+
+
+def _build(con, results: pl.DataFrame, definitions: list[Definition], month: str, cutoff,
+           output: Path, language: str = "da", rule: SmallNumberRule | None = None
+           ) -> list[Path]:
     rule = rule or SmallNumberRule.from_environment()
     months = last_months(month)
     method = interval_method(results)

@@ -6,6 +6,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Most tests call the steps directly; tests/test_flows.py runs them under a real Prefect server.
 os.environ.setdefault("KVALITET_ORCHESTRATION", "direct")
+# The annual report reads the portal's database (the audit round): never the user's own.
+os.environ.setdefault("KVALITET_PORTAL_DB", os.path.join(
+    os.environ.get("TMPDIR", "/tmp"), f"kvalitet-tests-{os.getpid()}", "portal.sqlite3"))
 
 
 @pytest.fixture
