@@ -313,7 +313,7 @@ def load_definition(path: Path) -> Definition:
 def with_words(definition: Definition, path: Path) -> Definition:
     """Title and rationale from the message catalogues (reports/messages/*.yaml), which hold
     every user-visible word; a definition outside the repository may carry its own."""
-    from reports.labels import MissingMessage, catalogue
+    from reports.labels import MissingMessage, catalogue, remember_own_words
 
     try:
         da, en = (catalogue(lang)["indicators"][definition.id] for lang in ("da", "en"))
@@ -323,6 +323,8 @@ def with_words(definition: Definition, path: Path) -> Definition:
         if definition.title is None or definition.rationale is None:
             raise DefinitionError(f"{path.name}: no title and rationale for {definition.id} in "
                                   "the message catalogues (reports/messages/da.yaml, en.yaml)")
+        remember_own_words(definition.id, definition.title.model_dump(), definition.rationale,
+                           definition.missing_field)
         return definition
     return definition.model_copy(update=words)
 

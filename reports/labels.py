@@ -51,6 +51,12 @@ def catalogue(language: str) -> Messages:
         raise MissingMessage(f"no message catalogue {language}.yaml (have: "
                              f"{', '.join(languages())})")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    # a level declared as data (schemas/levels.yaml) is named there until translated here
+    from schemas.declarations import LEVELS
+
+    for name, level in LEVELS.levels.items():
+        data.setdefault(name, level.title_in(language))
+        data.setdefault("level_names", {}).setdefault(name, level.title_in(language))
     return _wrap(data, language)
 
 
@@ -87,12 +93,34 @@ class _Text(dict):
 TEXT = _Text()
 
 
+_OWN_WORDS: dict[str, dict] = {}  # indicators that carry their own title (added as data)
+
+
+def remember_own_words(indicator_id: str, title: dict[str, str], rationale: str,
+                       missing_field: str | None) -> None:
+    """An indicator added as data may carry its title and rationale in its own file until a
+    translator puts them in the catalogues; the catalogues win where they have them."""
+    _OWN_WORDS[indicator_id] = {"title": title, "rationale": rationale,
+                                "missing_field": missing_field or ""}
+
+
+def indicator_words(indicator_id: str, language: str) -> dict:
+    """title, rationale, not_met and missing of an indicator in ``language``."""
+    texts = catalogue(language)
+    if indicator_id in texts["indicators"] or indicator_id not in _OWN_WORDS:
+        return texts["indicators"][indicator_id]  # raises MissingMessage when unknown
+    own = _OWN_WORDS[indicator_id]
+    return {"title": own["title"].get(language) or own["title"]["en"],
+            "rationale": own["rationale"], "not_met": texts["reason_not_met"],
+            "missing": texts["reason_missing"].format(field=own["missing_field"])}
+
+
 def indicator_title(indicator_id: str, language: str) -> str:
-    return catalogue(language)["indicators"][indicator_id]["title"]
+    return indicator_words(indicator_id, language)["title"]
 
 
 def indicator_rationale(indicator_id: str, language: str) -> str:
-    return " ".join(catalogue(language)["indicators"][indicator_id]["rationale"].split())
+    return " ".join(indicator_words(indicator_id, language)["rationale"].split())
 
 
 def number(value, language: str = "da", decimals: int = 1) -> str:

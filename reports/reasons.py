@@ -14,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines.definitions import Definition, Within
-from reports.labels import TEXT, number
+from reports.labels import TEXT, indicator_words, number
 
 
 def listed(records: pl.DataFrame, definitions: list[Definition]) -> pl.DataFrame:
@@ -54,7 +54,7 @@ def reasons(con, definitions: list[Definition], records: pl.DataFrame,
     parts = []
     for (indicator,), rows in records.group_by(["indicator_id"], maintain_order=True):
         d = by_id[indicator]
-        words = TEXT[language]["indicators"][indicator]
+        words = indicator_words(indicator, language)
         window = d.numerator if isinstance(d.numerator, Within) else None
         columns = []
         if window is not None:
