@@ -183,12 +183,12 @@ def _load(con, source: str, path: Path, reference: Reference, pseudonyms: Pseudo
             outcome.rows_quarantined += quarantined
             for rule, count in checked.quarantine.group_by("rule").len().iter_rows():
                 rules[rule] = rules.get(rule, 0) + count
-            rows = warehouse_rows(checked.valid, source, pseudonyms.key, file_id,  # noqa: F841
+            rows = warehouse_rows(checked.valid, source, pseudonyms.key, file_id,
                                   extract_date, pseudonyms)
             rejected = masked_frame(checked.quarantine).with_columns(  # noqa: F841
                 pl.lit(file_id).alias("file_id"), pl.lit(source).alias("source"),
                 pl.lit(outcome.file_name).alias("file_name"))
-            con.execute(f"INSERT INTO {source}_history BY NAME SELECT * FROM rows")
+            warehouse.store_rows(con, source, rows, file_id, extract_date)
             con.execute("INSERT INTO quarantine BY NAME SELECT * FROM rejected")
             del rows, rejected, checked
         outcome.rules = dict(sorted(rules.items()))

@@ -86,11 +86,80 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
             _check_layout(con, path)
             for folder in ("warehouse", "current", "results"):
                 apply_sql(con, folder)
+            for source in record_sources(con):
+                _apply_record_tables(con, source)
             con.execute("INSERT OR IGNORE INTO warehouse_meta VALUES ('layout_version', ?)",
                         [LAYOUT_VERSION])
         yield con
     finally:
         con.close()
+
+
+# -- current records, kept at ingest ------------------------------------------------------
+RECORDS_SQL = "records"  # sql/records/: templates rendered per registry with a record_id
+
+
+def _render(name: str, source: str, **parts: str) -> str:
+    text = (SQL_DIR / RECORDS_SQL / name).read_text(encoding="utf-8").replace("{source}", source)
+    for key, value in parts.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def _statements(sql: str) -> list[str]:
+    """A template's statements, comment lines left out (no statement holds a ';' of its own)."""
+    code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [part.strip() for part in code.split(";") if part.strip()]
+
+
+def record_sources(con) -> list[str]:
+    """Registries whose history has a record_id: their current rows are kept at ingest."""
+    return [name for (name,) in con.execute(
+        "SELECT DISTINCT regexp_extract(table_name, '^(.*)_history$', 1) FROM "
+        "information_schema.columns WHERE table_name LIKE '%\\_history' ESCAPE '\\' "
+        "AND column_name = 'record_id' ORDER BY 1").fetchall()]
+
+
+def _apply_record_tables(con, source: str) -> None:
+    existed = scalar(con, "SELECT count(*) FROM information_schema.tables "
+                          "WHERE table_name = ?", [f"{source}_current_rows"])
+    con.execute(_render("10_tables.sql", source))
+    if not existed and scalar(con, f"SELECT count(*) FROM {source}_history"):
+        refresh_current(con, source)  # a warehouse from before: its current rows, once
+    con.execute(_render("20_view.sql", source))
+
+
+def refresh_current(con, source: str) -> None:
+    """The current rows of ``source`` rebuilt from every delivery (after a retraction)."""
+    for statement in _statements(_render("rebuild.sql", source)):
+        con.execute(statement)
+
+
+def value_columns(con, source: str) -> list[str]:
+    """The history columns that make a version: all but where and when it was delivered."""
+    return [c for (c,) in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position", [f"{source}_history"]).fetchall()
+        if c not in ("file_id", "row_number", "extract_date", "record_id")]
+
+
+def store_rows(con, source: str, rows, file_id: int, extract_date) -> None:
+    """A batch of validated history-shaped rows (a Polars frame) into ``source``. For a registry
+    with record ids only changed versions are stored; the current rows are kept up to date
+    in the caller's transaction. Other registries (LPR) keep every row."""
+    con.register("incoming", rows)
+    try:
+        if source not in record_sources(con):
+            con.execute(f"INSERT INTO {source}_history BY NAME SELECT * FROM incoming")
+            return
+        same = " AND ".join(f'incoming."{c}" IS NOT DISTINCT FROM history."{c}"'
+                            for c in value_columns(con, source)) or "true"
+        for statement in _statements(_render("store.sql", source, same=same)):
+            parameters = {k: v for k, v in (("file_id", file_id), ("extract_date", extract_date))
+                          if f"${k}" in statement}
+            con.execute(statement, parameters)
+    finally:
+        con.unregister("incoming")
 
 
 def _check_layout(con, path: Path) -> None:

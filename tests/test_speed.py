@@ -119,3 +119,77 @@ def test_orchestration_follows_a_configured_server(monkeypatch, tmp_path, told, 
         (tmp_path / "profiles.toml").write_text(
             f'active = "local"\n[profiles.local]\nPREFECT_API_URL = "{profile_url}"\n')
     assert orchestration() == expected
+
+
+# -- current rows kept at ingest: the latest delivered extract wins, as the anti-join had it ---
+from pipelines import warehouse as wh  # noqa: E402
+
+DATES = [dt.date(2024, m, 28) for m in (1, 2, 3, 4)]
+LOADS = st.lists(st.tuples(
+    st.sampled_from(DATES),
+    st.dictionaries(st.sampled_from("ABCDE"), st.sampled_from(["M", "F"]), max_size=5),
+    st.booleans()), min_size=1, max_size=6)
+
+
+def _history_rows(con, file_id: int, day: dt.date, records: dict[str, str]) -> pl.DataFrame:
+    """History-shaped rows of one extract: every column typed as the table has it."""
+    empty = con.sql("SELECT * FROM stroke_history LIMIT 0").pl()
+    n = len(records)
+    values = {"file_id": [file_id] * n, "row_number": list(range(1, n + 1)),
+              "extract_date": [day] * n, "record_id": list(records), "sex": list(records.values()),
+              "pseudonym": ["p" * 64] * n, "age": [70] * n, "municipality_code": [101] * n,
+              "hospital_code": ["H401"] * n, "admission_at": [dt.datetime(2024, 1, 5, 10)] * n,
+              "diagnosis": ["DI63"] * n, "thrombolysis": ["nej"] * n}
+    return pl.DataFrame({c: values.get(c, [None] * n) for c in empty.columns},
+                        schema=empty.schema)
+
+
+@settings(max_examples=40, deadline=None)
+@given(loads=LOADS)
+def test_current_rows_equal_the_latest_delivered_extract(tmp_path_factory, loads):
+    path = tmp_path_factory.mktemp("w") / "w.duckdb"
+    deliveries = []  # (date, file_id, record, sex) of every row delivered
+    retracted = set()
+    with wh.connect(path) as con:
+        for file_id, (day, records, retract) in enumerate(loads, start=1):
+            con.execute("BEGIN TRANSACTION")
+            con.execute("INSERT INTO extract_files (file_id, source, file_name, extract_date, "
+                        "content_hash, rows_read, rows_loaded, rows_quarantined, loaded_at) "
+                        "VALUES (?, 'stroke', ?, ?, ?, 0, 0, 0, now()::TIMESTAMP)",
+                        [file_id, f"f{file_id}", day, str(file_id)])
+            if records:
+                wh.store_rows(con, "stroke", _history_rows(con, file_id, day, records), file_id,
+                              day)
+            con.execute("COMMIT")
+            deliveries += [(day, file_id, r, sex) for r, sex in records.items()]
+            if retract:  # as `kvalitet extract retract` does
+                con.execute("UPDATE extract_files SET retracted_at = now()::TIMESTAMP "
+                            "WHERE file_id = ?", [file_id])
+                wh.refresh_current(con, "stroke")
+                retracted.add(file_id)
+        got = sorted(con.sql("SELECT record_id, sex, extract_date FROM stroke").fetchall())
+        stored = con.sql("SELECT count(*) FROM stroke_history").fetchall()[0][0]
+    latest = {}
+    for day, file_id, record, sex in sorted(deliveries):
+        if file_id not in retracted:
+            latest[record] = (record, sex, day)
+    assert got == sorted(latest.values())
+    assert stored <= len(deliveries)
+
+
+def test_an_unchanged_redelivery_is_not_stored_again(tmp_path):
+    with wh.connect(tmp_path / "w.duckdb") as con:
+        for file_id, (day, records) in enumerate(
+                [(DATES[0], {"A": "M", "B": "F"}), (DATES[1], {"A": "M", "B": "M"})], start=1):
+            con.execute("INSERT INTO extract_files (file_id, source, file_name, extract_date, "
+                        "content_hash, rows_read, rows_loaded, rows_quarantined, loaded_at) "
+                        "VALUES (?, 'stroke', ?, ?, ?, 0, 0, 0, now()::TIMESTAMP)",
+                        [file_id, f"f{file_id}", day, str(file_id)])
+            wh.store_rows(con, "stroke", _history_rows(con, file_id, day, records), file_id, day)
+        history = con.sql("SELECT record_id, sex, file_id FROM stroke_history ORDER BY ALL"
+                          ).fetchall()
+        again = con.sql("SELECT file_id, version_file_id FROM stroke_redelivered").fetchall()
+        now = con.sql("SELECT record_id, sex, extract_date FROM stroke ORDER BY 1").fetchall()
+    assert history == [("A", "M", 1), ("B", "F", 1), ("B", "M", 2)]
+    assert again == [(2, 1)]
+    assert now == [("A", "M", DATES[1]), ("B", "M", DATES[1])]
