@@ -22,7 +22,7 @@ from pipelines import settings, warehouse
 from pipelines.privacy import mask, masked_frame, one_line
 from pipelines.warehouse import scalar
 from pipelines.extract_reader import ROW_NUMBER, FileFormat, content_hash, iter_extract_batches
-from pipelines.pseudonym import Pseudonyms
+from pipelines.pseudonym import pseudonymise
 from pipelines.reference import Reference, load_reference, store_reference
 from pipelines.sources import SOURCES, BadInputLayout, UnreadableExtract, extract_date_of
 from pipelines.validation import validate
@@ -95,7 +95,7 @@ def discover(input_dir: Path) -> tuple[list[tuple[str, Path]], list[str]]:
 
 
 def warehouse_rows(valid: pl.DataFrame, source: str, key: bytes, file_id: int,
-                   extract_date: dt.date, pseudonyms: Pseudonyms | None = None) -> pl.DataFrame:
+                   extract_date: dt.date) -> pl.DataFrame:
     """Valid typed rows as the history table stores them: the CPR replaced by pseudonym and age."""
     period = pl.col(SOURCES[source].period_column)
     if valid.schema[SOURCES[source].period_column] != pl.Date:
@@ -108,8 +108,7 @@ def warehouse_rows(valid: pl.DataFrame, source: str, key: bytes, file_id: int,
                 pl.lit(extract_date).alias("extract_date"),
                 cpr_rules.age_on(pl.col("__born"), pl.col("__on")).alias("age"),
             ).drop("__born", "__on").collect())
-    pseudonyms = pseudonyms or Pseudonyms(key)
-    rows = rows.with_columns(pseudonyms.of(rows["cpr"]).alias("pseudonym"))
+    rows = rows.with_columns(pseudonymise(rows["cpr"], key).alias("pseudonym"))
     return rows.drop("cpr", ROW_NUMBER)
 
 
@@ -121,15 +120,13 @@ class FatalIngestError(RuntimeError):
 
 
 def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
-                told: FileFormat = FileFormat(), today: dt.date | None = None,
-                pseudonyms: Pseudonyms | None = None) -> FileOutcome:
+                told: FileFormat = FileFormat(), today: dt.date | None = None) -> FileOutcome:
     """One file in one transaction. Whatever goes wrong with it fails this file only: named,
     with a one-line masked cause, and the warehouse as it was for it."""
     name = mask(path.name)
     outcome = FileOutcome(source=source, file_name=name, status="failed")
     try:
-        _load(con, source, path, reference, pseudonyms or Pseudonyms(key), told,
-              today or settings.today(), outcome)
+        _load(con, source, path, reference, key, told, today or settings.today(), outcome)
     except UnreadableExtract as problem:
         outcome.problem = mask(problem.problem)
     except (duckdb.IOException, OSError) as problem:
@@ -150,8 +147,8 @@ def _is_operational(problem: BaseException) -> bool:
                                    "Could not set lock", "Disk quota"))
 
 
-def _load(con, source: str, path: Path, reference: Reference, pseudonyms: Pseudonyms,
-          told: FileFormat, today: dt.date, outcome: FileOutcome) -> None:
+def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: FileFormat,
+          today: dt.date, outcome: FileOutcome) -> None:
     extract_date = extract_date_of(path)
     outcome.extract_date = extract_date.isoformat()
     if extract_date > today:
@@ -183,8 +180,7 @@ def _load(con, source: str, path: Path, reference: Reference, pseudonyms: Pseudo
             outcome.rows_quarantined += quarantined
             for rule, count in checked.quarantine.group_by("rule").len().iter_rows():
                 rules[rule] = rules.get(rule, 0) + count
-            rows = warehouse_rows(checked.valid, source, pseudonyms.key, file_id,
-                                  extract_date, pseudonyms)
+            rows = warehouse_rows(checked.valid, source, key, file_id, extract_date)
             rejected = masked_frame(checked.quarantine).with_columns(  # noqa: F841
                 pl.lit(file_id).alias("file_id"), pl.lit(source).alias("source"),
                 pl.lit(outcome.file_name).alias("file_name"))
@@ -223,8 +219,9 @@ def _earlier_batch_duplicates(extract, checked, seen: pl.Series):
     from pipelines.validation import QUARANTINE_COLUMNS, ValidatedExtract
 
     ids = extract.rows["record_id"]
-    again = extract.rows.filter(pl.col("record_id").is_in(seen.implode()))
-    seen = pl.concat([seen, ids.drop_nulls().unique()]).unique()
+    again = (extract.rows.filter(pl.col("record_id").is_in(seen.implode())) if seen.len()
+             else extract.rows.clear())
+    seen = pl.concat([seen, ids.drop_nulls()])  # an id twice in it changes nothing for is_in
     if again.is_empty():
         return checked, seen
     context = [c for c in ("hospital_code", "municipality_code") if c in extract.rows.columns]
@@ -277,7 +274,6 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
         log.warning("not an extract of the contract, not loaded: %s", name)
     outcomes = []
     today = settings.today()
-    pseudonyms = Pseudonyms(key)  # each distinct CPR of this ingest hashed once
     with warehouse.connect(warehouse_path) as con:
         # A file's uncommitted rows would otherwise grow with the file inside DuckDB.
         con.execute(f"SET memory_limit = '{settings.memory_limit_bytes() // 4 // 2**20}MB'")
@@ -289,8 +285,7 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
             if progress:
                 progress(done, len(files), f"{source}/{mask(path.name)}")
             outcomes.append(ingest_file(con, source, path, reference, key,
-                                        (formats or {}).get(source, FileFormat()), today,
-                                        pseudonyms))
+                                        (formats or {}).get(source, FileFormat()), today))
         if progress:
             progress(len(files), len(files), "done")
     return IngestSummary(files=outcomes, unrecognised=unrecognised)

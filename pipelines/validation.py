@@ -60,6 +60,9 @@ def pandera_failures(typed: pl.DataFrame, contract: pa.DataFrameSchema, file_nam
     return failures.unique().sort("index", "column", "check")
 
 
+_SHAPES_PASSED: set[tuple] = set()
+
+
 def check_failures(typed: pl.DataFrame, contract: pa.DataFrameSchema, file_name: str
                    ) -> pl.DataFrame:
     """(row position, column, rule) for every check a row fails: Pandera's schema, its checks
@@ -70,7 +73,11 @@ def check_failures(typed: pl.DataFrame, contract: pa.DataFrameSchema, file_name:
     from pandera.api.polars.types import PolarsData
     from pandera.backends.polars.checks import PolarsCheckBackend
 
-    pandera_failures(typed.clear(), contract, file_name)  # names and dtypes
+    shape = (tuple((n, str(c.dtype), c.nullable, c.required) for n, c in contract.columns.items()),
+             contract.strict, tuple(typed.schema.items()))
+    if shape not in _SHAPES_PASSED:  # names and dtypes, once per schema and frame shape
+        pandera_failures(typed.clear(), contract, file_name)
+        _SHAPES_PASSED.add(shape)
     checks = [(name, check) for name, column in contract.columns.items()
               for check in column.checks]
     if any(c.groupby is not None or c.raise_warning or c.n_failure_cases is not None

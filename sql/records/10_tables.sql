@@ -8,7 +8,8 @@ CREATE TABLE IF NOT EXISTS {source}_current_rows (
     file_id       INTEGER NOT NULL,   -- the history row: its file_id and row_number
     row_number    BIGINT NOT NULL,
     extract_date  DATE NOT NULL,      -- the latest extract delivering these values
-    delivered_by  INTEGER NOT NULL    -- that extract's file_id
+    delivered_by  INTEGER NOT NULL,   -- that extract's file_id
+    fingerprint   UBIGINT NOT NULL    -- DuckDB's hash of the values (a changed version differs)
 );
 
 -- Grain: one row per record an extract delivered again unchanged (same values as the current
