@@ -7,11 +7,11 @@
 extracts each, as the generator writes them); ``--huge`` adds 50M rows. For each
 size it prints one table, medians over ``--repeats`` fresh processes:
 
-- ``run (direct)``: ``python -m pipelines.cli run`` with
-  ``KVALITET_ORCHESTRATION=direct``, wall time of the whole process (imports
-  included) and its peak memory; ``run (prefect)`` the same in Prefect's local
-  mode, as the README tells a user to run it (``--prefect``; with a temporary
-  server unless ``PREFECT_API_URL`` names one);
+- ``run (direct)``: ``python -m pipelines.cli run`` as a user runs it without a
+  Prefect server (``KVALITET_ORCHESTRATION`` unset or ``direct``), wall time of the
+  whole process (imports included) and its peak memory; ``run (prefect, ...)`` the
+  same as a Prefect flow (``--prefect``): against the server ``PREFECT_API_URL``
+  names, else Prefect's temporary server;
 - the phases, each in its own process so its peak memory is its own:
   ``ingest`` (every registry read, validated, pseudonymised and loaded into a new
   warehouse), ``compute`` (every indicator, results written) and ``publish``
@@ -115,6 +115,7 @@ def duckdb_raw_load(input_dir: Path, warehouse: Path) -> int:
         warehouse.unlink()
     rows = 0
     with duckdb.connect(str(warehouse)) as con:
+        con.execute("SET enable_progress_bar = false")
         for i, path in enumerate(sorted(p for p in input_dir.glob("*/*")
                                         if p.parent.name != "reference")):
             if path.suffix == ".parquet":
@@ -175,8 +176,10 @@ def main() -> None:
         results["run (direct)"] = _repeat(whole_run, (input_dir, folder / "run", "direct"),
                                           args.repeats)
         if args.prefect:
-            results["run (prefect)"] = _repeat(whole_run, (input_dir, folder / "run", None),
-                                               args.repeats)
+            where = ("server at PREFECT_API_URL" if os.environ.get("PREFECT_API_URL")
+                     else "temporary server")
+            results[f"run (prefect, {where})"] = _repeat(
+                whole_run, (input_dir, folder / "run", "prefect"), args.repeats)
         if args.phases:
             out = folder / "phases"
             results["ingest"] = measure(phase_ingest, (input_dir, out), args.repeats)
