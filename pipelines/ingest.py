@@ -129,7 +129,7 @@ def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
         _load(con, source, path, reference, key, told, today or settings.today(), outcome)
     except UnreadableExtract as problem:
         outcome.problem = mask(problem.problem)
-    except (duckdb.IOException, OSError) as problem:
+    except (duckdb.Error, OSError) as problem:  # a full disk may first show at COMMIT
         if _is_operational(problem):
             raise FatalIngestError(f"{source}/{name}: {one_line(problem)}") from None
         outcome.problem = one_line(problem)
