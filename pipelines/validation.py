@@ -73,7 +73,8 @@ def check_failures(typed: pl.DataFrame, contract: pa.DataFrameSchema, file_name:
     from pandera.api.polars.types import PolarsData
     from pandera.backends.polars.checks import PolarsCheckBackend
 
-    shape = (tuple((n, str(c.dtype), c.nullable, c.required) for n, c in contract.columns.items()),
+    shape = (tuple((n, str(c.dtype), c.nullable, c.required)
+                   for n, c in contract.columns.items()),
              contract.strict, tuple(typed.schema.items()))
     if shape not in _SHAPES_PASSED:  # names and dtypes, once per schema and frame shape
         pandera_failures(typed.clear(), contract, file_name)

@@ -175,13 +175,17 @@ def store_rows(con, source: str, rows, file_id: int, extract_date) -> None:
 
 
 def sql_fingerprint() -> str:
-    """A hash of every file that shapes the warehouse (and of the layout version)."""
+    """A hash of everything that shapes the warehouse: the layout version, every file under
+    sql/ and the schema declarations (tables may be rendered from them)."""
     import hashlib
 
+    from pipelines.settings import PROJECT_ROOT
+
     digest = hashlib.sha256(LAYOUT_VERSION.encode())
-    for folder in ("warehouse", "current", "results", RECORDS_SQL):
-        for path in sql_files(folder):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for folder in (SQL_DIR, PROJECT_ROOT / "schemas"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in (".sql", ".yaml", ".yml", ".py"):
+                digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -167,3 +167,21 @@ def test_an_unchanged_redelivery_is_not_stored_again(tmp_path):
     assert history == [("A", "M", 1), ("B", "F", 1), ("B", "M", 2)]
     assert sorted(again) == [(2, 1), (3, 1), (3, 2)]
     assert now == [("A", "M", DATES[2]), ("B", "M", DATES[2])]
+
+
+def test_a_connection_reapplies_the_sql_only_when_it_changed(tmp_path, monkeypatch):
+    applied = []
+    real = wh.apply_sql
+    monkeypatch.setattr(wh, "apply_sql", lambda con, folder: (applied.append(folder),
+                                                              real(con, folder)))
+    path = tmp_path / "w.duckdb"
+    with wh.connect(path):
+        pass
+    assert applied == ["warehouse", "current", "results"]
+    with wh.connect(path):
+        pass
+    assert len(applied) == 3  # the same SQL: nothing to re-create
+    monkeypatch.setattr(wh, "sql_fingerprint", lambda: "changed")
+    with wh.connect(path) as con:
+        assert con.sql("SELECT count(*) FROM stroke").fetchall() == [(0,)]
+    assert len(applied) == 6
