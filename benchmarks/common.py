@@ -9,12 +9,17 @@ import time
 from typing import Callable
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _child(fn: Callable, args: tuple, queue) -> None:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     extra = fn(*args)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((seconds, peak_mb, extra))
+    queue.put((seconds, peak_mb, extra, _cpu() - cpu))
 
 
 def measure(fn: Callable, args: tuple = (), repeats: int = 3) -> dict:
@@ -31,4 +36,5 @@ def measure(fn: Callable, args: tuple = (), repeats: int = 3) -> dict:
             raise RuntimeError(f"benchmark child failed with {process.exitcode}")
     return {"median_s": statistics.median(r[0] for r in runs),
             "all_s": [round(r[0], 3) for r in runs],
-            "peak_mb": max(r[1] for r in runs), "extra": runs[-1][2]}
+            "peak_mb": max(r[1] for r in runs), "extra": runs[-1][2],
+            "cpu_s": statistics.median(r[3] for r in runs)}  # all threads' CPU seconds

@@ -152,10 +152,39 @@ def _prefect_defaults() -> None:
         os.environ.setdefault(name, value)
 
 
+def orchestration() -> str:
+    """``direct`` or ``prefect``, from KVALITET_ORCHESTRATION. Unset (or ``auto``): Prefect when
+    a Prefect server is configured (PREFECT_API_URL), else the same steps directly: without
+    a server Prefect would start a temporary one for each run (5-10 s, more than a
+    registry-sized run's work) whose records end with it. ``prefect`` forces that."""
+    told = os.environ.get("KVALITET_ORCHESTRATION", "").strip().lower()
+    if told in ("direct", "prefect"):
+        return told
+    return "prefect" if _prefect_server_configured() else "direct"
+
+
+def _prefect_server_configured() -> bool:
+    """PREFECT_API_URL in the environment or in Prefect's active profile (read as TOML, so
+    that deciding costs no Prefect import)."""
+    if os.environ.get("PREFECT_API_URL", "").strip():
+        return True
+    import tomllib
+
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    chosen = profiles.get("profiles", {}).get(active, {})
+    return isinstance(chosen, dict) and bool(str(chosen.get("PREFECT_API_URL", "")).strip())
+
+
 def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: Optional[str],
                  ci: str, demo: bool = False, year: Optional[int] = None,
                  month: Optional[str] = None, kind: str = "run") -> dict:
-    """Run a flow (Prefect's local mode unless KVALITET_ORCHESTRATION=direct) and report."""
+    """Run the steps (as a Prefect flow when ``orchestration()`` says so) and report."""
     from pipelines.definitions import DefinitionError, load_definitions
 
     day = _cutoff(cutoff)
@@ -172,7 +201,7 @@ def run_pipeline(input: Path, output: Path, warehouse: Optional[Path], cutoff: O
     if kind == "annual":
         year = year or previous_year()
     with _stops_cleanly():
-        if os.environ.get("KVALITET_ORCHESTRATION", "prefect").lower() == "direct":
+        if orchestration() == "direct":
             from pipelines.pipeline import pipeline  # Prefect is not imported at all
 
             summary = pipeline(input, output, warehouse, day, ci, year, month, demo)
@@ -473,8 +502,12 @@ def extract_retract(
         if retracted_at is not None:
             typer.echo(f"{registry}/{name} was already retracted at {retracted_at:%Y-%m-%d %H:%M}")
             return
+        con.execute("BEGIN TRANSACTION")
         con.execute("UPDATE extract_files SET retracted_at = now()::TIMESTAMP, retracted_by = ? "
                     "WHERE file_id = ?", [mask(who), file_id])
+        if registry in wh.record_sources(con):
+            wh.refresh_current(con, registry)  # its records fall back to earlier extracts
+        con.execute("COMMIT")
     typer.echo(f"retracted {registry}/{name}: its rows no longer count; run 'kvalitet run' to "
                "recompute the results")
 

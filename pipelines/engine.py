@@ -104,14 +104,20 @@ def _select_list(registry: str, columns: list[str]) -> str:
     return ", ".join(_selected(c, types.get(c)) for c in columns)
 
 
-def load_tables(con, columns: dict[str, list[str]]) -> Tables:
-    """Through Arrow: DuckDB hands its columns to Polars without Python objects."""
+def load_tables(con, columns: dict[str, list[str]], where: dict[str, str] | None = None
+                ) -> Tables:
+    """Through Arrow: DuckDB hands its columns to Polars without Python objects. ``where``
+    narrows a registry's rows in DuckDB (SQL over its columns), before any leaves it."""
     def frame(sql: str) -> pl.DataFrame:
         return pl.from_arrow(con.sql(sql).to_arrow_table())
 
     tables = [DECLARED_LEVELS.region.table, *(level.table for level in UNIT_LEVELS)]
+
+    def rows(registry: str) -> str:
+        return f" WHERE {where[registry]}" if where and registry in where else ""
+
     return Tables(
-        registries={r: frame(f"SELECT {_select_list(r, cols)} FROM {r}").lazy()
+        registries={r: frame(f"SELECT {_select_list(r, cols)} FROM {r}{rows(r)}").lazy()
                     for r, cols in sorted(columns.items())},
         reference={t: frame(f"SELECT * FROM {t}") for t in tables},
     )
@@ -406,12 +412,21 @@ def denominator_records(con, definitions: list[Definition], cutoff: dt.date, mon
     columns = columns_used(counted)
     for registry in {d.registry for d in counted}:
         columns[registry] = sorted(set(columns[registry]) | {"record_id"})
-    tables = load_tables(con, columns)
-    frames = []
+    compiled_by = {}
     for registry in sorted({d.registry for d in counted}):
         compiler = Compiler(registry)
-        compiled = [compile_definition(d, compiler, cutoff) for d in counted
-                    if d.registry == registry]
+        compiled_by[registry] = (compiler, [compile_definition(d, compiler, cutoff)
+                                            for d in counted if d.registry == registry])
+    # Only the month leaves the warehouse, except from registries other records link to.
+    linked = {link.registry for compiler, _ in compiled_by.values()
+              for link in compiler.links.values()}
+    first = dt.date(int(month[:4]), int(month[5:7]), 1)
+    last = min((first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1), cutoff)
+    where = {r: f"CAST({SOURCES[r].period_column} AS DATE) BETWEEN DATE '{first}' AND "
+                f"DATE '{last}'" for r in compiled_by if r not in linked}
+    tables = load_tables(con, columns, where)
+    frames = []
+    for registry, (compiler, compiled) in compiled_by.items():
         frame = tables.registries[registry].filter(
             (period_date(registry) <= cutoff)
             & (month_key(period_date(registry)) == int(month.replace("-", ""))))

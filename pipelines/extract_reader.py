@@ -106,12 +106,33 @@ class _Part:
     lines: int  # physical lines covered, blank ones included
 
 
+_HASHED: dict[tuple, str] = {}  # (path, device, inode, size, mtime) -> SHA-256, this process
+
+
+def _identity(path: Path) -> tuple:
+    status = path.stat()
+    return (str(Path(path).resolve()), status.st_dev, status.st_ino, status.st_size,
+            status.st_mtime_ns)
+
+
 def content_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes, always read afresh; remembered for :func:`known_hash`."""
+    key = _identity(path)
     digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+        for block in iter(lambda: handle.read(1 << 24), b""):
             digest.update(block)
-    return digest.hexdigest()
+    if len(_HASHED) > 100_000:  # bounded: a long-lived worker sees many files
+        _HASHED.clear()
+    _HASHED[key] = digest.hexdigest()
+    return _HASHED[key]
+
+
+def known_hash(path: Path) -> str:
+    """The hash this process already computed of the file (ingest's), if the file has not
+    changed since (same inode, size and modification time); else computed now. The run
+    manifest uses it, so each input is hashed once per run."""
+    return _HASHED.get(_identity(path)) or content_hash(path)
 
 
 def default_batch_bytes(limit: int | None = None) -> int:

@@ -129,7 +129,7 @@ def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
         _load(con, source, path, reference, key, told, today or settings.today(), outcome)
     except UnreadableExtract as problem:
         outcome.problem = mask(problem.problem)
-    except (duckdb.IOException, OSError) as problem:
+    except (duckdb.Error, OSError) as problem:  # a full disk may first show at COMMIT
         if _is_operational(problem):
             raise FatalIngestError(f"{source}/{name}: {one_line(problem)}") from None
         outcome.problem = one_line(problem)
@@ -180,11 +180,11 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
             outcome.rows_quarantined += quarantined
             for rule, count in checked.quarantine.group_by("rule").len().iter_rows():
                 rules[rule] = rules.get(rule, 0) + count
-            rows = warehouse_rows(checked.valid, source, key, file_id, extract_date)  # noqa: F841
+            rows = warehouse_rows(checked.valid, source, key, file_id, extract_date)
             rejected = masked_frame(checked.quarantine).with_columns(  # noqa: F841
                 pl.lit(file_id).alias("file_id"), pl.lit(source).alias("source"),
                 pl.lit(outcome.file_name).alias("file_name"))
-            con.execute(f"INSERT INTO {source}_history BY NAME SELECT * FROM rows")
+            warehouse.store_rows(con, source, rows, file_id, extract_date)
             con.execute("INSERT INTO quarantine BY NAME SELECT * FROM rejected")
             del rows, rejected, checked
         outcome.rules = dict(sorted(rules.items()))
@@ -219,8 +219,9 @@ def _earlier_batch_duplicates(extract, checked, seen: pl.Series):
     from pipelines.validation import QUARANTINE_COLUMNS, UNIT_COLUMNS, ValidatedExtract
 
     ids = extract.rows["record_id"]
-    again = extract.rows.filter(pl.col("record_id").is_in(seen.implode()))
-    seen = pl.concat([seen, ids.drop_nulls().unique()]).unique()
+    again = (extract.rows.filter(pl.col("record_id").is_in(seen.implode())) if seen.len()
+             else extract.rows.clear())
+    seen = pl.concat([seen, ids.drop_nulls()])  # an id twice in it changes nothing for is_in
     if again.is_empty():
         return checked, seen
     context = [c for c in UNIT_COLUMNS if c in extract.rows.columns]

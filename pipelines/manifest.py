@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from pipelines import __version__
-from pipelines.extract_reader import content_hash
+from pipelines.extract_reader import content_hash, known_hash
 from pipelines.privacy import mask
 from pipelines.settings import INDICATORS_DIR, PROJECT_ROOT
 
@@ -69,7 +69,7 @@ def definitions_fingerprint() -> list[dict]:
 def files_with_hashes(folder: Path, skip: tuple[str, ...] = ()) -> list[dict]:
     """Every file below ``folder`` with its size and hash; names pass the privacy gate."""
     return [{"path": mask(p.relative_to(folder)), "bytes": p.stat().st_size,
-             "sha256": content_hash(p)}
+             "sha256": known_hash(p)}
             for p in sorted(folder.rglob("*"))
             if p.is_file() and not any(part in skip for part in p.relative_to(folder).parts)
             and p.name not in skip]

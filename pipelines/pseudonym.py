@@ -32,3 +32,4 @@ def pseudonymise(cprs: pl.Series, key: bytes) -> pl.Series:
             params={"inner": inner, "outer": outer},
         ).to_arrow_table()
     return pl.from_arrow(result).to_series().alias("pseudonym")
+

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
+# GLM and its families, not statsmodels.api (which also imports time series, a second of startup).
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
 from scipy import stats
 
 from pipelines.definitions import CaseMixVariable, Definition
@@ -139,7 +141,7 @@ def fit_year(patterns: pl.DataFrame, definition: Definition, year: str) -> tuple
     n = patterns["n"].to_numpy().astype(float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = sm.GLM(np.column_stack([events, n - events]), X, family=sm.families.Binomial())
+        model = GLM(np.column_stack([events, n - events]), X, family=families.Binomial())
         result = model.fit(tol=1e-10, maxiter=100)  # 1e-12 is below float noise at millions
     converged = bool(result.converged) and np.all(np.isfinite(result.params))
     if not converged or np.any(np.abs(result.params) > 30):

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandera.errors
+import pandera.polars as pa
 import polars as pl
+from pandera.constants import CHECK_OUTPUT_KEY
 
 from pipelines import privacy
 from pipelines.extract_reader import ROW_NUMBER, RawExtract
@@ -40,21 +42,81 @@ def shown(value: pl.Expr, column: pl.Expr) -> pl.Expr:
     return pl.when(hide).then(pl.lit(HIDDEN_CPR)).otherwise(privacy.masked(value))
 
 
+FAILURES_SCHEMA = {"index": pl.Int64, "column": pl.String, "check": pl.String}
+
+
+def _schema_level(problems: pl.DataFrame, file_name: str) -> RuntimeError:
+    return RuntimeError(f"schema-level validation failure in {file_name}: {problems.to_dicts()}")
+
+
+def pandera_failures(typed: pl.DataFrame, contract: pa.DataFrameSchema, file_name: str
+                     ) -> pl.DataFrame:
+    """Pandera's own run of the schema (a pass per check): the reference the one-pass
+    evaluation is tested against, and the way for checks it does not handle."""
+    try:
+        contract.validate(typed, lazy=True)
+        return pl.DataFrame(schema=FAILURES_SCHEMA)
+    except pandera.errors.SchemaErrors as errors:
+        failures = errors.failure_cases.select(pl.col("index").cast(pl.Int64), "column", "check")
+    if failures["index"].null_count():
+        raise _schema_level(failures.filter(pl.col("index").is_null()), file_name)
+    return failures.unique().sort("index", "column", "check")
+
+
+_SHAPES_PASSED: set[tuple] = set()
+
+
+def check_failures(typed: pl.DataFrame, contract: pa.DataFrameSchema, file_name: str
+                   ) -> pl.DataFrame:
+    """(row position, column, rule) for every check a row fails: Pandera's schema, its checks
+    evaluated together in one parallel pass instead of a collect and a failure-case frame
+    per check. Columns and types are Pandera's to judge (on the empty frame, where no data
+    check costs anything); each check is applied by Pandera's own check backend, and its
+    result read as Pandera reads it (null fails unless ``ignore_na``)."""
+    from pandera.api.polars.types import PolarsData
+    from pandera.backends.polars.checks import PolarsCheckBackend
+
+    shape = (tuple((n, str(c.dtype), c.nullable, c.required)
+                   for n, c in contract.columns.items()),
+             contract.strict, tuple(typed.schema.items()))
+    if shape not in _SHAPES_PASSED:  # names and dtypes, once per schema and frame shape
+        pandera_failures(typed.clear(), contract, file_name)
+        _SHAPES_PASSED.add(shape)
+    checks = [(name, check) for name, column in contract.columns.items()
+              for check in column.checks]
+    if any(c.groupby is not None or c.raise_warning or c.n_failure_cases is not None
+           for _, c in checks):
+        return pandera_failures(typed, contract, file_name)
+    frame = typed.lazy()
+    outputs, labels = [], []
+    for i, (name, check) in enumerate(checks):
+        out = PolarsCheckBackend(check).apply(PolarsData(frame, name))
+        if isinstance(out, bool):  # a check of the whole column: a schema-level failure
+            if not out:
+                raise _schema_level(pl.DataFrame({"column": [name], "check": [str(check)]}),
+                                    file_name)
+            continue
+        flag = pl.col(CHECK_OUTPUT_KEY)
+        flag = (flag | flag.is_null()) if check.ignore_na else flag.fill_null(False)
+        outputs.append(out.select(flag.alias(f"c{i}")))
+        labels.append((f"c{i}", name, check.error or check.name or str(check)))
+    if not outputs:
+        return pl.DataFrame(schema=FAILURES_SCHEMA)
+    passed = pl.concat(outputs, how="horizontal").with_row_index("index")
+    failing = passed.filter(~pl.all_horizontal([pl.col(c) for c, _, _ in labels])).collect()
+    names = pl.DataFrame({"flag": [c for c, _, _ in labels], "column": [n for _, n, _ in labels],
+                          "check": [r for _, _, r in labels]})
+    return (failing.unpivot(index="index", variable_name="flag", value_name="passed")
+            .filter(~pl.col("passed"))
+            .join(names, on="flag")
+            .select(pl.col("index").cast(pl.Int64), "column", "check")
+            .unique().sort("index", "column", "check"))
+
+
 def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationContext
              ) -> ValidatedExtract:
     typed = schema.typed(extract.rows).with_columns(extract.rows[ROW_NUMBER])
-    try:
-        schema.pandera(context).validate(typed, lazy=True)
-        failures = pl.DataFrame(schema={"index": pl.Int64, "column": pl.String,
-                                        "check": pl.String})
-    except pandera.errors.SchemaErrors as errors:
-        failures = errors.failure_cases.select(
-            pl.col("index").cast(pl.Int64), "column", "check")
-        if failures["index"].null_count():
-            problems = failures.filter(pl.col("index").is_null())
-            raise RuntimeError(f"schema-level validation failure in {extract.path.name}: "
-                               f"{problems.to_dicts()}")
-    failures = failures.unique().sort("index", "column", "check")
+    failures = check_failures(typed, schema.pandera(context), extract.path.name)
 
     # The row's record_id and its unit at each level, under the level's code column name.
     unit_columns = {c.name: c.name for c in schema.columns if c.name == "record_id"}

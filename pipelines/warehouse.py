@@ -87,15 +87,119 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         raise operational_problem(path, problem) from None
     try:
         con.execute("SET enable_progress_bar = false")
-        if not read_only:
+        if not read_only and not _shaped_by_this_code(con):
             _check_layout(con, path)
             for folder in ("warehouse", "current", "results"):
                 apply_sql(con, folder)
+            for source in record_sources(con):
+                _apply_record_tables(con, source)
             con.execute("INSERT OR IGNORE INTO warehouse_meta VALUES ('layout_version', ?)",
                         [LAYOUT_VERSION])
+            set_meta(con, "sql_fingerprint", sql_fingerprint())
         yield con
     finally:
         con.close()
+
+
+# -- current records, kept at ingest ------------------------------------------------------
+RECORDS_SQL = "records"  # sql/records/: templates rendered per registry with a record_id
+
+
+def _render(name: str, source: str, **parts: str) -> str:
+    text = (SQL_DIR / RECORDS_SQL / name).read_text(encoding="utf-8").replace("{source}", source)
+    for key, value in parts.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def _statements(sql: str) -> list[str]:
+    """A template's statements, comment lines left out (no statement holds a ';' of its own)."""
+    code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [part.strip() for part in code.split(";") if part.strip()]
+
+
+def record_sources(con) -> list[str]:
+    """Registries whose history has a record_id: their current rows are kept at ingest."""
+    return [name for (name,) in con.execute(
+        "SELECT DISTINCT regexp_extract(table_name, '^(.*)_history$', 1) FROM "
+        "information_schema.columns WHERE table_name LIKE '%\\_history' ESCAPE '\\' "
+        "AND column_name = 'record_id' ORDER BY 1").fetchall()]
+
+
+def _apply_record_tables(con, source: str) -> None:
+    existed = scalar(con, "SELECT count(*) FROM information_schema.tables "
+                          "WHERE table_name = ?", [f"{source}_current_rows"])
+    con.execute(_render("10_tables.sql", source))
+    if not existed and scalar(con, f"SELECT count(*) FROM {source}_history"):
+        refresh_current(con, source)  # a warehouse from before: its current rows, once
+    con.execute(_render("20_view.sql", source))
+
+
+def refresh_current(con, source: str) -> None:
+    """The current rows of ``source`` rebuilt from every delivery (after a retraction)."""
+    for statement in _statements(_render("rebuild.sql", source,
+                                         fingerprint=fingerprint(con, source))):
+        con.execute(statement)
+
+
+def value_columns(con, source: str) -> list[tuple[str, str]]:
+    """The history columns that make a version (all but where and when it was delivered),
+    with their types."""
+    return [(c, t) for c, t in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position", [f"{source}_history"]).fetchall()
+        if c not in ("file_id", "row_number", "extract_date", "record_id")]
+
+
+def fingerprint(con, source: str) -> str:
+    """SQL for a version's fingerprint over ``history``'s value columns, each cast to the
+    history table's type (so a frame's Int32 hashes as the stored SMALLINT). Two versions of
+    one record share a 64-bit hash by chance with probability 2**-64; if they did, the
+    later one would count as re-delivered unchanged."""
+    return "hash(" + ", ".join(f'CAST(history."{c}" AS {t})'
+                               for c, t in value_columns(con, source)) + ")"
+
+
+def store_rows(con, source: str, rows, file_id: int, extract_date) -> None:
+    """A batch of validated history-shaped rows (a Polars frame) into ``source``. For a registry
+    with record ids only changed versions are stored, and the current rows are kept up to
+    date, in the caller's transaction. Other registries (LPR) keep every row."""
+    incoming = f"{source}_incoming"
+    con.register(incoming, rows)
+    try:
+        if source not in record_sources(con):
+            con.execute(f"INSERT INTO {source}_history BY NAME SELECT * FROM {incoming}")
+            return
+        sql = _render("store.sql", source, fingerprint=fingerprint(con, source))
+        for statement in _statements(sql):
+            parameters = {k: v for k, v in (("file_id", file_id), ("extract_date", extract_date))
+                          if f"${k}" in statement}
+            con.execute(statement, parameters)
+    finally:
+        con.unregister(incoming)
+
+
+def sql_fingerprint() -> str:
+    """A hash of everything that shapes the warehouse: the layout version, every file under
+    sql/ and the schema declarations (tables may be rendered from them)."""
+    import hashlib
+
+    from pipelines.settings import PROJECT_ROOT
+
+    digest = hashlib.sha256(LAYOUT_VERSION.encode())
+    for folder in (SQL_DIR, PROJECT_ROOT / "schemas"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix in (".sql", ".yaml", ".yml", ".py"):
+                digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _shaped_by_this_code(con) -> bool:
+    """The warehouse's tables and views were last created from the same SQL: applying it
+    again would change nothing (and costs a noticeable part of a small run, per connection)."""
+    has_meta = scalar(con, "SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_name = 'warehouse_meta'")
+    return bool(has_meta) and meta(con, "sql_fingerprint") == sql_fingerprint()
 
 
 def _check_layout(con, path: Path) -> None:

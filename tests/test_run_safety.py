@@ -308,12 +308,12 @@ def test_prefects_temporary_server_ends_with_a_killed_run(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 4 MB file system (tmpfs; needs root, as on CI's machine)."""
+    """A 2 MB file system (tmpfs; needs root, as on CI's machine): less than the sample needs."""
     import os
 
     folder = tmp_path / "small"
     folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs",
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
                                             str(folder)], capture_output=True).returncode:
         pytest.skip("cannot mount a small file system here")
     yield folder

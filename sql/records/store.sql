@@ -1,0 +1,36 @@
+-- One batch of an extract ($file_id, $extract_date) into {source}: a row of `incoming`
+-- (history-shaped, validated) whose values equal its record's current version (same
+-- fingerprint, {fingerprint}) is only noted as re-delivered, the others are new versions in
+-- history. The current rows follow when this extract is later than the one they came from.
+CREATE OR REPLACE TEMP TABLE arriving AS
+SELECT record_id, row_number, {fingerprint} AS fingerprint FROM {source}_incoming AS history;
+
+CREATE OR REPLACE TEMP TABLE unchanged AS
+SELECT arriving.row_number, current.file_id AS version_file_id,
+       current.row_number AS version_row
+FROM arriving
+JOIN {source}_current_rows AS current
+  ON current.record_id = arriving.record_id AND current.fingerprint = arriving.fingerprint;
+
+INSERT INTO {source}_history BY NAME
+SELECT * FROM {source}_incoming ANTI JOIN unchanged USING (row_number);
+
+INSERT INTO {source}_redelivered
+SELECT $file_id, row_number, version_file_id, version_row FROM unchanged;
+
+UPDATE {source}_current_rows AS current
+SET file_id = coalesce(unchanged.version_file_id, $file_id),
+    row_number = coalesce(unchanged.version_row, arriving.row_number),
+    extract_date = $extract_date, delivered_by = $file_id, fingerprint = arriving.fingerprint
+FROM arriving LEFT JOIN unchanged USING (row_number)
+WHERE current.record_id = arriving.record_id
+  AND (current.extract_date < $extract_date
+       OR (current.extract_date = $extract_date AND current.delivered_by < $file_id));
+
+INSERT INTO {source}_current_rows
+SELECT arriving.record_id, $file_id, arriving.row_number, $extract_date, $file_id,
+       arriving.fingerprint
+FROM arriving ANTI JOIN {source}_current_rows AS current USING (record_id);
+
+DROP TABLE unchanged;
+DROP TABLE arriving;
