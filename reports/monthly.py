@@ -134,9 +134,33 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
     (reports/publish.py): the portal never sees half a month."""
     from reports.publish import publish_atomically
 
-    folders = publish_atomically(output, lambda staging: _build(
-        con, results, definitions, month, cutoff, staging, language, rule))
+    def write(staging: Path) -> list[Path]:
+        folders = _build(con, results, definitions, month, cutoff, staging, language, rule)
+        _keep_other_languages(output, staging, language)
+        return folders
+
+    folders = publish_atomically(output, write)
     return [output / folder.name for folder in folders]
+
+
+def _keep_other_languages(published: Path, staging: Path, language: str) -> None:
+    """Each language is its own file (index.en.html beside index.html): a delivery written in
+    one language keeps the files of the others already published for the same units (a unit
+    no longer delivered goes, with all its files)."""
+    from reports.labels import REFERENCE_LANGUAGE, languages
+
+    if not published.is_dir():
+        return
+    others = set(languages()) - {language}
+    for path in published.rglob("*"):
+        relative = path.relative_to(published)
+        target = staging / relative
+        if not path.is_file() or target.exists() or not target.parent.is_dir():
+            continue
+        infix = path.suffixes[-2][1:] if len(path.suffixes) >= 2 else None
+        mine = infix == language or (infix not in others and language == REFERENCE_LANGUAGE)
+        if not mine:
+            shutil.copy2(path, target)
 
 
 def _build(con, results: pl.DataFrame, definitions: list[Definition], month: str, cutoff,
