@@ -42,7 +42,7 @@ from schemas.declarations import LEVELS
 
 SMALL, COMPLEMENT = "<5", ".."
 COUNTS = ("denominator", "numerator", "missing")
-LEVEL_OF_LABEL = {TEXT["da"][k]: k for k in ("region", "hospital", "municipality")} | {
+LEVEL_OF_LABEL = {TEXT["da"][k]: k for k in ("region", "hospital", "municipality", "clinic")} | {
     LEVELS.levels["clinic"].title["da"]: "clinic"}  # a declared level (schemas/levels.yaml)
 
 

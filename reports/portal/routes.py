@@ -246,7 +246,8 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
             month=month, months=months, base=base,
             workbook=pages.workbook_name(delivery.unit, month),
             start=authorisation.start_page(who))
-        if delivery.index_html is not None:
+        if request.query_params.get("view") == "published" and delivery.index_html is not None:
+            # the unit page as the pipeline published it (reports/unit_page.py), in the frame
             page = _inject(delivery.index_html,
                            f'<base href="{base}"><link rel="icon" href="data:,">', bar)
             return HTMLResponse(page, headers={"Content-Security-Policy": PUBLISHED_CSP})
