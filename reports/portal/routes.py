@@ -109,6 +109,16 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
     def not_found(request: Request, who: Identity, session: Session, unit: str | None):
         return denied(request, who, session, unit, status=404)
 
+    async def checked_form(request: Request, session: Session, who, unit: str | None = None):
+        """A signed-in user's form, or the refusal when it lacks its anti-forgery token or
+        comes from another origin (logged as denied)."""
+        form = await request.form()
+        if same_origin(request) and portal.sessions.form_token_ok(session, form.get(CSRF_FIELD)):
+            return form, None
+        portal.log(request, who.username, "denied", unit, "no anti-forgery token")
+        return form, render(request, "error.html.j2", status=403, session=session, who=who,
+                            message="Formularen mangler sit sikkerhedsfelt.")
+
     def same_origin(request: Request) -> bool:
         origin = request.headers.get("origin")
         if not origin:  # not every client sends one; the token is the guard then
@@ -167,12 +177,9 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
         session, who = current(request)
         if session is None:
             return login_first(request)
-        form = await request.form()
-        if not same_origin(request) or not portal.sessions.form_token_ok(session,
-                                                                         form.get(CSRF_FIELD)):
-            portal.log(request, who.username, "denied", None, "no anti-forgery token")
-            return render(request, "error.html.j2", status=403, session=session, who=who,
-                          message="Formularen mangler sit sikkerhedsfelt.")
+        form, refused = await checked_form(request, session, who)
+        if refused:
+            return refused
         portal.sessions.end(session)
         portal.log(request, who.username, "logout", None, "success")
         response = RedirectResponse("/login", status_code=303)
@@ -448,12 +455,9 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
             return refused
         year = int(year)
         key = f"{level}:{code}"
-        form = await request.form()
-        if not same_origin(request) or not portal.sessions.form_token_ok(session,
-                                                                         form.get(CSRF_FIELD)):
-            portal.log(request, who.username, "denied", key, "no anti-forgery token")
-            return render(request, "error.html.j2", status=403, session=session, who=who,
-                          message="Formularen mangler sit sikkerhedsfelt.")
+        form, refused = await checked_form(request, session, who, key)
+        if refused:
+            return refused
         if not authorisation.may_comment(who, key, portal.region_of):
             return denied(request, who, session, key)
         indicator = str(form.get("indicator_id") or "")
@@ -488,12 +492,9 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
         session, who = current(request)
         if session is None:
             return login_first(request)
-        form = await request.form()
-        if not same_origin(request) or not portal.sessions.form_token_ok(session,
-                                                                         form.get(CSRF_FIELD)):
-            portal.log(request, who.username, "denied", None, "no anti-forgery token")
-            return render(request, "error.html.j2", status=403, session=session, who=who,
-                          message="Formularen mangler sit sikkerhedsfelt.")
+        form, refused = await checked_form(request, session, who)
+        if refused:
+            return refused
         if not who.is_admin:
             return denied(request, who, session, None)
         try:
