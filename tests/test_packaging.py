@@ -18,9 +18,10 @@ def test_the_wheel_holds_sql_definitions_templates_and_the_sample(tmp_path):
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next(tmp_path.glob("kvalitet-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    needed = {str(p.relative_to(PROJECT_ROOT)) for folder in ("sql", "indicators")
+    needed = {str(p.relative_to(PROJECT_ROOT)) for folder in ("sql", "indicators", "schemas",
+                                                              "reports")
               for p in (PROJECT_ROOT / folder).rglob("*") if p.is_file()
-              and p.suffix in (".sql", ".yaml")}
+              and "__pycache__" not in p.parts}  # every file: SQL, templates, YAML, catalogues
     needed |= {str(p.relative_to(PROJECT_ROOT)) for p in
                (PROJECT_ROOT / "sample_data" / "input").rglob("*") if p.is_file()}
     needed |= {str(p.relative_to(PROJECT_ROOT)) for p in
