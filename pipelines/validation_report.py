@@ -69,23 +69,34 @@ def build(con, summary: IngestSummary | None) -> dict:
     }
 
 
+def _written(path: Path, write) -> None:
+    """Write one file of the report; a failure (a full disk) names the file it was writing."""
+    try:
+        write(path)
+    except OSError as problem:
+        if problem.filename:
+            raise
+        raise OSError(problem.errno, problem.strerror, str(path)) from None
+
+
 def write(con, summary: IngestSummary | None, folder: Path) -> dict:
     """validation_report.json/.md/.html and units/<level>_<code>_rejected.csv."""
     folder.mkdir(parents=True, exist_ok=True)
     report = build(con, summary)
-    (folder / "validation_report.json").write_text(
-        json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    _written(folder / "validation_report.json", lambda path: path.write_text(
+        json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8"))
     env = Environment(loader=PackageLoader("reports", "templates"),
                       autoescape=select_autoescape(["html"]))
     for suffix in ("md", "html"):
         template = env.get_template(f"validation_report.{suffix}.j2")
-        (folder / f"validation_report.{suffix}").write_text(template.render(**report),
-                                                           encoding="utf-8")
+        _written(folder / f"validation_report.{suffix}",
+                 lambda path: path.write_text(template.render(**report), encoding="utf-8"))
     units = folder / "units"
     units.mkdir(exist_ok=True)
     for old in units.glob("*_rejected.csv"):
         old.unlink()
     rejected = unit_rejections(con)
     for (level, code), rows in rejected.group_by(["level", "unit_code"]):
-        rows.drop("level", "unit_code").write_csv(units / f"{level}_{code}_rejected.csv")
+        _written(units / f"{level}_{code}_rejected.csv",
+                 rows.drop("level", "unit_code").write_csv)
     return report

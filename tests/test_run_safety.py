@@ -328,6 +328,24 @@ def test_a_full_disk_says_so_and_names_the_file(small_disk):
     assert "cannot rollback" not in outcome.output and "Traceback" not in outcome.output
 
 
+def test_a_full_disk_under_the_validation_report_names_the_file(small_disk, tmp_path):
+    """The warehouse fits; the report's folder is full: the last line says which file."""
+    filler = small_disk / "filler"
+    with open(filler, "wb") as out:  # take every byte the small disk has
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    outcome = run("ingest", "--input", SAMPLE_INPUT_DIR, "--warehouse",
+                  tmp_path / "w" / "w.duckdb", "--report", small_disk / "validation")
+    assert outcome.exit_code == 1
+    last = outcome.output.strip().splitlines()[-1]
+    assert "No space left on device" in last and "validation" in last, last
+    assert "Traceback" not in outcome.output
+
+
 def test_direct_mode_does_not_import_prefect():
     """KVALITET_ORCHESTRATION=direct pays no Prefect import (seconds of fixed cost)."""
     code = ("import sys; from pipelines import cli, pipeline; "
