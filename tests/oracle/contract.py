@@ -126,14 +126,18 @@ def parse_datetime(text: str) -> dt.datetime | None:
         return None
 
 
-def parse_date(text: str) -> dt.date | None:
-    m = DATE.match(text)
+def date_of(m: re.Match | None) -> dt.date | None:
+    """The calendar date of a (year, month, day) match, or None (no match, or no such day)."""
     if not m:
         return None
     try:
         return dt.date(int(m[1]), int(m[2]), int(m[3]))
     except ValueError:
         return None
+
+
+def parse_date(text: str) -> dt.date | None:
+    return date_of(DATE.match(text))
 
 
 @dataclass(frozen=True, repr=False)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.oracle.contract import SOURCES, Reference, check_row
+from tests.oracle.contract import SOURCES, Reference, check_row, date_of
 from tests.oracle.reading import Unreadable, read, read_csv
 
 EXTRACT_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})\.(csv|parquet)$", re.IGNORECASE)
@@ -72,13 +72,7 @@ def read_reference(folder: Path) -> Reference:
 
 
 def extract_date(path: Path) -> dt.date | None:
-    m = EXTRACT_NAME.search(path.name)
-    if not m:
-        return None
-    try:
-        return dt.date(int(m[1]), int(m[2]), int(m[3]))
-    except ValueError:
-        return None
+    return date_of(EXTRACT_NAME.search(path.name))
 
 
 def load(input_dir: Path, today: dt.date | None = None) -> Loaded:
