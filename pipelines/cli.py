@@ -86,8 +86,6 @@ def ingest(
 def _stops_cleanly():
     """Any error that stops a command is one masked line on stderr and exit status 1: never a
     traceback (its text and locals could carry input values)."""
-    from pipelines.privacy import one_line
-
     try:
         yield
     except (typer.Exit, typer.Abort, click.exceptions.ClickException):

@@ -22,7 +22,6 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -30,7 +30,6 @@ from pipelines.engine import denominator_records
 from pipelines.intervals import with_intervals
 from reports import unit_page
 from reports.annual import _standard_text, file_name, interval_method
-from reports.labels import TEXT
 from reports.reasons import listed, reasons
 from reports.run_chart import anhoej
 from reports.suppression import Hierarchy, SmallNumberRule, as_text

@@ -28,7 +28,6 @@ from html.parser import HTMLParser
 import duckdb
 import hypothesis.strategies as st
 import numpy as np
-import openpyxl
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings

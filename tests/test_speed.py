@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 
 import polars as pl
 from hypothesis import given, settings, strategies as st
