@@ -17,7 +17,8 @@ import polars as pl
 from pipelines.criteria import CompiledDefinition, Compiler, compile_definition, link_flags
 from pipelines.definitions import Definition, registry_columns
 from pipelines.intervals import Method, with_intervals
-from pipelines.risk_adjustment import ModelFit, adjust, canonical_sum, expected_cells
+from pipelines.risk_adjustment import (ModelFit, adjust, canonical_sum,
+                                       expected_from_patterns, pattern_counts)
 from pipelines.sources import SOURCES
 from pipelines.warehouse import scalar
 from schemas.declarations import LEVELS as DECLARED_LEVELS
@@ -108,19 +109,75 @@ def load_tables(con, columns: dict[str, list[str]], where: dict[str, str] | None
                 ) -> Tables:
     """Through Arrow: DuckDB hands its columns to Polars without Python objects. ``where``
     narrows a registry's rows in DuckDB (SQL over its columns), before any leaves it."""
-    def frame(sql: str) -> pl.DataFrame:
-        return pl.from_arrow(con.sql(sql).to_arrow_table())
+    return Tables(load_registries(con, columns, where), load_reference_tables(con))
 
-    tables = [DECLARED_LEVELS.region.table, *(level.table for level in UNIT_LEVELS)]
 
+def _frame(con, sql: str) -> pl.DataFrame:
+    return pl.from_arrow(con.sql(sql).to_arrow_table())
+
+
+def load_registries(con, columns: dict[str, list[str]], where: dict[str, str] | None = None
+                    ) -> dict[str, pl.LazyFrame]:
     def rows(registry: str) -> str:
         return f" WHERE {where[registry]}" if where and registry in where else ""
 
-    return Tables(
-        registries={r: frame(f"SELECT {_select_list(r, cols)} FROM {r}{rows(r)}").lazy()
-                    for r, cols in sorted(columns.items())},
-        reference={t: frame(f"SELECT * FROM {t}") for t in tables},
-    )
+    return {r: _frame(con, f"SELECT {_select_list(r, cols)} FROM {r}{rows(r)}").lazy()
+            for r, cols in sorted(columns.items())}
+
+
+def load_reference_tables(con) -> dict[str, pl.DataFrame]:
+    tables = [DECLARED_LEVELS.region.table, *(level.table for level in UNIT_LEVELS)]
+    return {t: _frame(con, f"SELECT * FROM {t}") for t in tables}
+
+
+# -- parts: the engine's memory follows the grain, not the rows ------------------------------
+#
+# A registry too large to hold at once is counted in parts: its rows split by a hash of the
+# key its joins use (record_id and a link's key, the completeness match's columns), so every
+# record meets all its linked records in the same part. Everything a part yields is additive
+# (counts, records per median value, records and events per covariate pattern), so the parts
+# add up to exactly what one pass over all rows gives.
+
+ROW_BYTES = 300  # the engine's peak memory per loaded registry row (measured at 12M rows)
+MAX_PARTS = 4096
+
+
+def rows_per_part() -> int:
+    """A quarter of the run's memory limit (KVALITET_MEMORY_LIMIT_GB) for the loaded rows."""
+    from pipelines.settings import memory_limit_bytes
+
+    return max(1, memory_limit_bytes() // 4 // ROW_BYTES)
+
+
+def part_count(con, registries) -> int:
+    """Parts needed so the registries' rows (history: an upper bound of the current rows) fit."""
+    rows = sum(scalar(con, f"SELECT count(*) FROM {r}_history") for r in sorted(set(registries)))
+    return int(min(MAX_PARTS, max(1, -(-rows // rows_per_part()))))
+
+
+def in_parts(con, columns: dict[str, list[str]], keys: dict[str, str] | None,
+             reference: dict[str, pl.DataFrame]):
+    """The registries' rows part by part (``keys``: per registry, the SQL its rows are split
+    on; None: they cannot be split and load whole)."""
+    parts = part_count(con, columns) if keys else 1
+    if parts > 1:
+        log.info("counting %s in %d parts", ", ".join(sorted(columns)), parts)
+    for part in range(parts):
+        where = None if parts == 1 else {
+            r: f"hash({keys[r]}) % {parts} = {part}" for r in columns}
+        yield Tables(load_registries(con, columns, where), reference)
+
+
+def split_keys(registry: str, links: dict) -> dict[str, str] | None:
+    """What a registry and the registries it links to are split on: a record and the linked
+    records naming it land in the same part. None when two links would need different keys
+    for one registry (then it loads whole)."""
+    keys = {registry: "record_id" if SOURCES[registry].has_record_id else "pseudonym"}
+    for link in links.values():
+        if keys.get(link.registry, link.key) != link.key:
+            return None
+        keys[link.registry] = link.key
+    return keys
 
 
 def data_cutoff(con) -> dt.date:
@@ -169,16 +226,60 @@ def labelled(cells: pl.DataFrame) -> pl.DataFrame:
     ).select(*first, *CELL, *rest)
 
 
-def registry_counts(registry: str, definitions: list[Definition], tables: Tables,
-                    cutoff: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Counts at the finest grain for the registry's proportion indicators (one query), and the
-    record-level values of its median indicators."""
+@dataclass
+class Tally:
+    """One part's counts at the finest grain (unlabelled keys), all additive over parts:
+    proportion counts (wide), records per median value, records and events per pattern."""
+
+    counts: pl.DataFrame | None
+    values: list[pl.DataFrame]
+    patterns: dict[str, pl.DataFrame]
+
+
+def registry_counts(con, registry: str, definitions: list[Definition],
+                    columns: dict[str, list[str]], reference: dict[str, pl.DataFrame],
+                    cutoff: dt.date) -> tuple[pl.DataFrame, pl.DataFrame, list[ModelFit]]:
+    """Counts at the finest grain for the registry's proportion indicators (one query per
+    part), records per value of its median indicators, and its risk models."""
     compiler = Compiler(registry)
     compiled = [compile_definition(d, compiler, cutoff) for d in definitions]
+    needed = {registry, *(link.registry for link in compiler.links.values())}
+    tallies = [_tally(registry, compiled, compiler, tables, cutoff)
+               for tables in in_parts(con, {r: columns[r] for r in needed},
+                                      split_keys(registry, compiler.links), reference)]
+    keys = _cell_keys(registry)
+    wide = [t.counts for t in tallies if t.counts is not None]
+    counts = _long_counts(labelled(add_up(wide, keys)) if wide else None)
+    values = [labelled(add_up([t.values[i] for t in tallies], ["indicator_id", *keys, "value"]))
+              for i in range(len(tallies[0].values))]
+    medians_ = pl.concat(values) if values else pl.DataFrame()
+    expected, fits = [], []
+    for c in compiled:
+        if c.definition.risk_adjustment:
+            i = c.definition.id
+            patterns = add_up([t.patterns[i] for t in tallies],
+                              [*keys, "year", *(v.name for v in c.definition.risk_adjustment.case_mix)])
+            cells, year_fits = expected_from_patterns(patterns, c.definition, keys)
+            expected.append(labelled(cells).with_columns(pl.lit(i).alias("indicator_id")))
+            fits += year_fits
+    if expected:
+        # A level the registry has no unit at is null in both: null keys must match.
+        counts = counts.join(pl.concat(expected), on=GRAIN, how="left", nulls_equal=True)
+    return counts, medians_, fits
+
+
+def add_up(parts: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    """The parts' counts summed per key (one part: as it is)."""
+    if len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts).group_by(keys).agg(pl.exclude(keys).sum())
+
+
+def _tally(registry: str, compiled: list[CompiledDefinition], compiler: Compiler,
+           tables: Tables, cutoff: dt.date) -> Tally:
     frame = tables.registries[registry].filter(period_date(registry) <= cutoff)
     frame = link_flags(frame, compiler.links, tables.registries, compiler)
     keys = _grain_keys(registry)
-
     sums = []
     for c in compiled:
         if not c.definition.is_proportion:
@@ -188,31 +289,24 @@ def registry_counts(registry: str, definitions: list[Definition], tables: Tables
         sums.append((c.denominator & c.numerator).sum().alias(f"{i}|numerator"))
         missing = c.missing if c.missing is not None else pl.lit(False)
         sums.append((c.denominator & missing).sum().alias(f"{i}|missing"))
-    counts = _long_counts(labelled(frame.group_by(keys).agg(sums).collect()) if sums else None)
-
-    values = [_median_values(frame, keys, c) for c in compiled if not c.definition.is_proportion]
-    medians = pl.concat(values) if values else pl.DataFrame()
-    expected, fits = [], []
+    # A median needs the values, not the records: records per value add up over parts.
+    queries = [frame.filter(c.denominator).group_by(*keys, c.value.alias("value"))
+               .agg(pl.len().alias("records"))
+               .select(pl.lit(c.definition.id).alias("indicator_id"), pl.all())
+               for c in compiled if not c.definition.is_proportion]
+    if sums:
+        queries.append(frame.group_by(keys).agg(sums))
+    done = pl.collect_all(queries) if queries else []
+    patterns = {}
     for c in compiled:
         if c.definition.risk_adjustment:
-            cells, year_fits = _expected(frame, keys, c)
-            expected.append(cells)
-            fits += year_fits
-    if expected:
-        # A level the registry has no unit at is null in both: null keys must match.
-        counts = counts.join(pl.concat(expected), on=GRAIN, how="left", nulls_equal=True)
-    return counts, medians, fits
-
-
-def _expected(frame: pl.LazyFrame, keys: list[pl.Expr], c: CompiledDefinition
-              ) -> tuple[pl.DataFrame, list[ModelFit]]:
-    """Expected events per grain cell from the indicator's case-mix model, year by year."""
-    case_mix = [v.column for v in c.definition.risk_adjustment.case_mix]
-    records = (frame.filter(c.denominator)
-               .select(*keys, c.numerator.alias("outcome"), *case_mix)
-               .with_columns((pl.col("month") // 100).alias("year")))
-    cells, fits = expected_cells(records, c.definition, _cell_keys(c.definition.registry))
-    return labelled(cells).with_columns(pl.lit(c.definition.id).alias("indicator_id")), fits
+            case_mix = [v.column for v in c.definition.risk_adjustment.case_mix]
+            records = (frame.filter(c.denominator)
+                       .select(*keys, c.numerator.alias("outcome"), *case_mix)
+                       .with_columns((pl.col("month") // 100).alias("year")))
+            patterns[c.definition.id] = pattern_counts(records, c.definition,
+                                                       _cell_keys(c.definition.registry))
+    return Tally(done[-1] if sums else None, done[:-1] if sums else done, patterns)
 
 
 def _long_counts(wide: pl.DataFrame | None) -> pl.DataFrame:
@@ -229,18 +323,25 @@ def _long_counts(wide: pl.DataFrame | None) -> pl.DataFrame:
     ]).filter(pl.col("denominator") > 0)
 
 
-def _median_values(frame: pl.LazyFrame, keys: list[pl.Expr], c: CompiledDefinition) -> pl.DataFrame:
-    return labelled(frame.filter(c.denominator)
-                    .select(pl.lit(c.definition.id).alias("indicator_id"), *keys,
-                            c.value.alias("value"))
-                    .collect())
-
-
-def completeness_counts(definition: Definition, tables: Tables, cutoff: dt.date) -> pl.DataFrame:
+def completeness_counts(con, definition: Definition, columns: dict[str, list[str]],
+                        reference: dict[str, pl.DataFrame], cutoff: dt.date) -> pl.DataFrame:
     """Distinct (patient, hospital, date) LPR contacts, and those matched by a current
-    registry record of the same patient and hospital within +-days of the contact's date.
+    registry record of the same patient and hospital within +-days of the contact's date;
+    in parts split on the matched columns, so a contact and its records share a part."""
+    match = definition.completeness
+    same = ", ".join(match.same)
+    lpr = SOURCES[definition.registry]
+    unit = DECLARED_LEVELS.levels[lpr.region_from].code
+    parts = [_completeness_part(definition, tables, cutoff) for tables in in_parts(
+        con, {r: columns[r] for r in (definition.registry, match.registry)},
+        {definition.registry: same, match.registry: same}, reference)]
+    counts = add_up(parts, [unit, "month"]).with_columns(
+        pl.lit(definition.id).alias("indicator_id"))
+    return labelled(counts).select(GRAIN + ["numerator", "denominator", "missing"])
 
-    Neither side is made distinct before the join: the group-by after it makes the
+
+def _completeness_part(definition: Definition, tables: Tables, cutoff: dt.date) -> pl.DataFrame:
+    """Neither side is made distinct before the join: the group-by after it makes the
     contacts distinct, and a repeated record cannot change whether one is near."""
     match = definition.completeness
     compiled = compile_definition(definition, Compiler("lpr"), cutoff)
@@ -255,15 +356,13 @@ def completeness_counts(definition: Definition, tables: Tables, cutoff: dt.date)
                .agg(near.fill_null(False).any().alias("matched")))
     lpr = SOURCES[definition.registry]
     unit = DECLARED_LEVELS.levels[lpr.region_from].code
-    counts = (flagged
-              .group_by(pl.col(lpr.region_column).alias(unit),
-                        month_key(pl.col("contact_date")).alias("month"))
-              .agg(pl.col("matched").sum().cast(pl.Int64).alias("numerator"),
-                   pl.len().cast(pl.Int64).alias("denominator"),
-                   pl.lit(0, pl.Int64).alias("missing"))
-              .with_columns(pl.lit(definition.id).alias("indicator_id"))
-              .collect())
-    return labelled(counts).select(GRAIN + ["numerator", "denominator", "missing"])
+    return (flagged
+            .group_by(pl.col(lpr.region_column).alias(unit),
+                      month_key(pl.col("contact_date")).alias("month"))
+            .agg(pl.col("matched").sum().cast(pl.Int64).alias("numerator"),
+                 pl.len().cast(pl.Int64).alias("denominator"),
+                 pl.lit(0, pl.Int64).alias("missing"))
+            .collect())
 
 
 def region_lookup(level, tables: Tables) -> pl.DataFrame:
@@ -298,18 +397,22 @@ def _unit_expressions(definitions: list[Definition], tables: Tables
 
 
 def _by_unit(cells: pl.LazyFrame, definitions: list[Definition], tables: Tables,
-             aggregations: list[pl.Expr], keys: list[str]) -> pl.LazyFrame:
-    """Cells grouped to every (level, unit, month) their indicator reports."""
+             aggregations: list[pl.Expr], keys: list[str], apart: bool = False
+             ) -> pl.LazyFrame | list[pl.LazyFrame]:
+    """Cells grouped to every (level, unit, month) their indicator reports (``apart``: one
+    query per level)."""
     lookups, units = _unit_expressions(definitions, tables)
     for level in UNIT_LEVELS:
         cells = cells.join(lookups[level.level].lazy(), on=level.code, how="left")
     parts = []
     for level, unit in units.items():
         ids = [d.id for d in definitions if level in d.levels]
+        if not ids and parts:  # nothing reports at the level (an empty filter would type null)
+            continue
         parts.append(cells.filter(pl.col("indicator_id").is_in(ids))
                      .group_by("indicator_id", *keys, unit.alias("unit_code"))
                      .agg(aggregations).with_columns(pl.lit(level).alias("level")))
-    return pl.concat(parts)
+    return parts if apart else pl.concat(parts)
 
 
 UNIT_KEYS = ["indicator_id", "period_type", "period", "level", "unit_code"]
@@ -324,26 +427,42 @@ def roll_up(grain: pl.DataFrame, definitions: list[Definition], tables: Tables) 
     sums = [pl.col(c).sum() for c in COUNTS] + [
         pl.when(pl.col(c).is_not_null().any()).then(canonical_sum(pl.col(c))).alias(c)
         for c in ("expected", "variance")]
-    months = _by_unit(grain.lazy(), definitions, tables, sums, ["month"])
-    years = months.group_by("indicator_id", "level", "unit_code",
-                            pl.col("month").str.slice(0, 4).alias("period")).agg(sums)
+    # Level by level: all levels at once would hold every level's copy of the grain together.
+    months = pl.concat([part.collect() for part in
+                        _by_unit(grain.lazy(), definitions, tables, sums, ["month"], apart=True)])
+    years = months.lazy().group_by("indicator_id", "level", "unit_code",
+                                   pl.col("month").str.slice(0, 4).alias("period")).agg(sums)
     return pl.concat([
-        months.rename({"month": "period"}).with_columns(pl.lit("month").alias("period_type")),
+        months.lazy().rename({"month": "period"}).with_columns(pl.lit("month").alias("period_type")),
         years.with_columns(pl.lit("year").alias("period_type")),
     ], how="diagonal").select(*UNIT_KEYS, *ADDITIVE).collect()
 
 
 def medians(values: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
-    """Medians from the records of each unit and period (a median does not roll up)."""
+    """Medians of each unit and period from its records per value (a median does not roll
+    up, but the records per value do)."""
     if values.is_empty():
         return pl.DataFrame()
-    stats = [pl.len().cast(pl.Int64).alias("denominator"), pl.col("value").median().alias("median")]
+    stats = [pl.col("records").sum().cast(pl.Int64).alias("denominator"),
+             weighted_median("value", "records").alias("median")]
     lazy = values.lazy().with_columns(pl.col("month").str.slice(0, 4).alias("year"))
     months = _by_unit(lazy, definitions, tables, stats, ["month"]).rename({"month": "period"})
     years = _by_unit(lazy, definitions, tables, stats, ["year"]).rename({"year": "period"})
     return pl.concat([months.with_columns(pl.lit("month").alias("period_type")),
                       years.with_columns(pl.lit("year").alias("period_type"))],
                      how="diagonal").select(*UNIT_KEYS, "denominator", "median").collect()
+
+
+def weighted_median(value: str, weight: str) -> pl.Expr:
+    """The median of values repeated ``weight`` times, computed as Polars' own median is
+    (the two middle values' lower + half their difference), so the bytes do not change."""
+    # Ties may take any order: equal values are equal wherever the middle falls among them.
+    values, weights = pl.col(value).sort(), pl.col(weight).sort_by(value)
+    records = pl.col(weight).sum()
+    below = weights.cum_sum()
+    low = values.filter(below > (records - 1) // 2).first()
+    high = values.filter(below > records // 2).first()
+    return low + (high - low) * 0.5
 
 
 def unit_names(tables: Tables) -> pl.DataFrame:
@@ -462,21 +581,24 @@ def compute_all(con, definitions: list[Definition], cutoff: dt.date | None = Non
         log.warning("no delivered extract in the warehouse: no indicator results")
         return Computation(pl.DataFrame(schema=RESULT_SCHEMA), [], None)
     cutoff = cutoff or data_cutoff(con)
-    tables = load_tables(con, columns_used(definitions))
+    reference = load_reference_tables(con)
+    columns = columns_used(definitions)
     grains, values, fits = [], [], []
     by_registry: dict[str, list[Definition]] = {}
     for d in definitions:
         if d.type == "completeness":
-            grains.append(completeness_counts(d, tables, cutoff))
+            grains.append(completeness_counts(con, d, columns, reference, cutoff))
         else:
             by_registry.setdefault(d.registry, []).append(d)
     for registry, group in by_registry.items():
         log.info("computing %d indicators on %s", len(group), registry)
-        counts, medians_, registry_fits = registry_counts(registry, group, tables, cutoff)
+        counts, medians_, registry_fits = registry_counts(con, registry, group, columns,
+                                                          reference, cutoff)
         grains.append(counts)
         fits += registry_fits
         if not medians_.is_empty():
             values.append(medians_)
+    tables = Tables({}, reference)
     grain = pl.concat(grains, how="diagonal_relaxed")
     counts = roll_up(grain, definitions, tables)
     median_rows = medians(pl.concat(values) if values else pl.DataFrame(), definitions, tables)

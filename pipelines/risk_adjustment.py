@@ -165,6 +165,13 @@ def expected_cells(records: pl.LazyFrame | pl.DataFrame, definition: Definition,
 
     ``records``: the indicator's denominator records with the grain columns, ``year``,
     ``outcome`` (bool) and the case-mix columns."""
+    return expected_from_patterns(pattern_counts(records, definition, grain), definition, grain)
+
+
+def pattern_counts(records: pl.LazyFrame | pl.DataFrame, definition: Definition,
+                   grain: list[str]) -> pl.DataFrame:
+    """Records and events per grain cell, year and covariate pattern: additive, so the engine
+    may count part of the records at a time and add the parts up before the models are fitted."""
     variables = definition.risk_adjustment.case_mix
     names = [v.name for v in variables]
     records = records.lazy().with_columns(label_expression(v) for v in variables)
@@ -176,6 +183,14 @@ def expected_cells(records: pl.LazyFrame | pl.DataFrame, definition: Definition,
             value = records.filter(pl.col(v.name).is_null()).select(v.column).head(1).collect()
             raise RiskModelError(f"{definition.id}: {v.column} = {value.item()!r} fits no "
                                  f"category of case-mix variable {v.name!r}")
+    return cells
+
+
+def expected_from_patterns(cells: pl.DataFrame, definition: Definition, grain: list[str]
+                           ) -> tuple[pl.DataFrame, list[ModelFit]]:
+    """Each year's model fitted on its covariate patterns; expected events and their variance
+    per grain cell."""
+    names = [v.name for v in definition.risk_adjustment.case_mix]
     patterns = cells.group_by("year", *names).agg(pl.col("n", "events").sum()).sort("year", *names)
     predicted, fits = [], []
     for (year,), part in patterns.group_by("year", maintain_order=True):
