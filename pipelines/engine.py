@@ -244,9 +244,11 @@ def registry_counts(con, registry: str, definitions: list[Definition],
     compiler = Compiler(registry)
     compiled = [compile_definition(d, compiler, cutoff) for d in definitions]
     needed = {registry, *(link.registry for link in compiler.links.values())}
-    tallies = [_tally(registry, compiled, compiler, tables, cutoff)
-               for tables in in_parts(con, {r: columns[r] for r in needed},
-                                      split_keys(registry, compiler.links), reference)]
+    tallies = []
+    for tables in in_parts(con, {r: columns[r] for r in needed},
+                           split_keys(registry, compiler.links), reference):
+        tallies.append(_tally(registry, compiled, compiler, tables, cutoff))
+        del tables  # before the next part loads, not after
     keys = _cell_keys(registry)
     wide = [t.counts for t in tallies if t.counts is not None]
     counts = _long_counts(labelled(add_up(wide, keys)) if wide else None)
@@ -332,9 +334,11 @@ def completeness_counts(con, definition: Definition, columns: dict[str, list[str
     same = ", ".join(match.same)
     lpr = SOURCES[definition.registry]
     unit = DECLARED_LEVELS.levels[lpr.region_from].code
-    parts = [_completeness_part(definition, tables, cutoff) for tables in in_parts(
-        con, {r: columns[r] for r in (definition.registry, match.registry)},
-        {definition.registry: same, match.registry: same}, reference)]
+    parts = []
+    for tables in in_parts(con, {r: columns[r] for r in (definition.registry, match.registry)},
+                           {definition.registry: same, match.registry: same}, reference):
+        parts.append(_completeness_part(definition, tables, cutoff))
+        del tables  # before the next part loads, not after
     counts = add_up(parts, [unit, "month"]).with_columns(
         pl.lit(definition.id).alias("indicator_id"))
     return labelled(counts).select(GRAIN + ["numerator", "denominator", "missing"])

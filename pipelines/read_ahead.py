@@ -1,0 +1,125 @@
+"""Reading ahead: the next batch of the extract files is read while the current one is
+validated and written.
+
+Reading (hashing, splitting, parsing) and writing (checks, pseudonyms, DuckDB's insert)
+each leave a core idle much of the time; on two cores, overlapping them is the cheapest
+speed there is. One background thread reads the files in ingest's order, at most one batch
+ahead of the writer, so memory holds two batches instead of one. Whatever the reader meets
+(an unreadable file, a damaged batch) is handed to the writer at the point where it would
+have met it itself, so every failure stays with its file exactly as without reading ahead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from pipelines.extract_reader import FileFormat, RawExtract, content_hash, iter_extract_batches
+from pipelines.sources import extract_date_of
+from schemas import EXTRACT_SCHEMAS
+
+_DIGEST, _BATCH, _END, _ERROR, _SKIPPED = "digest", "batch", "end", "error", "skipped"
+
+
+class ReadAhead:
+    """The files' digests and batches, in order, from a background thread.
+
+    ``loaded(source, digest, extract_date)`` tells whether a file is already in the
+    warehouse (asked from the reader's thread: give it its own DuckDB cursor); such a file
+    is hashed but not read."""
+
+    def __init__(self, files: list[tuple[str, Path]], formats: dict[str, FileFormat],
+                 today: dt.date, loaded) -> None:
+        self._files, self._formats, self._today, self._loaded = files, formats, today, loaded
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._abandoned = -1  # files up to this index are no longer wanted
+        self._stop = threading.Event()
+        self._pending: tuple | None = None
+        self._thread = threading.Thread(target=self._read, name="kvalitet-read-ahead",
+                                        daemon=True)
+        self._thread.start()
+
+    # -- the reader's thread ---------------------------------------------------------------
+    def _put(self, item: tuple) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        for index, (source, path) in enumerate(self._files):
+            if self._stop.is_set():
+                return
+            try:
+                extract_date = extract_date_of(path)
+                if extract_date > self._today:  # refused by the writer before any reading
+                    self._put((index, _SKIPPED, None))
+                    continue
+                digest = content_hash(path)
+                if not self._put((index, _DIGEST, digest)):
+                    return
+                if self._loaded(source, digest, extract_date):
+                    self._put((index, _END, None))
+                    continue
+                batches = iter_extract_batches(path, EXTRACT_SCHEMAS[source],
+                                               self._formats.get(source, FileFormat()), digest)
+                for batch in batches:
+                    if index <= self._abandoned or not self._put((index, _BATCH, batch)):
+                        break
+                else:
+                    self._put((index, _END, None))
+            except BaseException as problem:  # handed to the writer, raised in its place
+                self._put((index, _ERROR, problem))
+
+    # -- the writer's side -----------------------------------------------------------------
+    def _next(self, index: int) -> tuple | None:
+        """The next item of file ``index`` (None: the reader skipped it); items of earlier
+        files the writer gave up are dropped."""
+        while True:
+            item = self._pending or self._queue.get()
+            self._pending = None
+            if item[0] < index:
+                continue
+            if item[0] > index:  # the writer asked past what the reader has for this file
+                self._pending = item
+                return None
+            return None if item[1] == _SKIPPED else item
+
+    def digest(self, index: int) -> str | None:
+        """The file's SHA-256 as the reader computed it (None: compute it yourself)."""
+        item = self._next(index)
+        if item is None:
+            return None
+        if item[1] == _ERROR:
+            raise item[2]
+        assert item[1] == _DIGEST, item[1]
+        return item[2]
+
+    def batches(self, index: int) -> Iterator[RawExtract]:
+        """The file's batches; the reader's failure is raised where the batch would be."""
+        while True:
+            item = self._next(index)
+            if item is None or item[1] == _END:
+                return
+            if item[1] == _ERROR:
+                raise item[2]
+            yield item[2]
+
+    def done_with(self, index: int) -> None:
+        """The writer is finished with the file (loaded, failed or skipped): stop reading it."""
+        self._abandoned = max(self._abandoned, index)
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self._thread.join()
