@@ -23,6 +23,7 @@ from pipelines.privacy import mask, masked_frame, one_line
 from pipelines.warehouse import scalar
 from pipelines.extract_reader import ROW_NUMBER, FileFormat, content_hash, iter_extract_batches
 from pipelines.pseudonym import pseudonymise
+from pipelines.read_ahead import ReadAhead
 from pipelines.reference import Reference, load_reference, store_reference
 from pipelines.sources import SOURCES, BadInputLayout, UnreadableExtract, extract_date_of
 from pipelines.validation import validate
@@ -30,6 +31,8 @@ from schemas import EXTRACT_SCHEMAS
 
 log = logging.getLogger("kvalitet.ingest")
 FORMATS_FILE = "formats.yaml"
+ALREADY_LOADED = ("SELECT 1 FROM extract_files WHERE source = ? AND content_hash = ? "
+                  "AND extract_date = ?")
 
 
 @dataclass
@@ -120,13 +123,15 @@ class FatalIngestError(RuntimeError):
 
 
 def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
-                told: FileFormat = FileFormat(), today: dt.date | None = None) -> FileOutcome:
+                told: FileFormat = FileFormat(), today: dt.date | None = None,
+                ahead: tuple[ReadAhead, int] | None = None) -> FileOutcome:
     """One file in one transaction. Whatever goes wrong with it fails this file only: named,
-    with a one-line masked cause, and the warehouse as it was for it."""
+    with a one-line masked cause, and the warehouse as it was for it. ``ahead``: the reader
+    already reading it (and its place in the reader's order)."""
     name = mask(path.name)
     outcome = FileOutcome(source=source, file_name=name, status="failed")
     try:
-        _load(con, source, path, reference, key, told, today or settings.today(), outcome)
+        _load(con, source, path, reference, key, told, today or settings.today(), outcome, ahead)
     except UnreadableExtract as problem:
         outcome.problem = mask(problem.problem)
     except (duckdb.Error, OSError) as problem:  # a full disk may first show at COMMIT
@@ -135,6 +140,9 @@ def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
         outcome.problem = one_line(problem)
     except Exception as problem:  # any other failure stays with its file
         outcome.problem = one_line(problem)
+    finally:
+        if ahead:
+            ahead[0].done_with(ahead[1])
     if outcome.status == "failed":
         outcome.rows_loaded = outcome.rows_quarantined = 0
         log.error("%s/%s failed: %s", source, name, outcome.problem)
@@ -148,21 +156,24 @@ def _is_operational(problem: BaseException) -> bool:
 
 
 def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: FileFormat,
-          today: dt.date, outcome: FileOutcome) -> None:
+          today: dt.date, outcome: FileOutcome, ahead: tuple[ReadAhead, int] | None) -> None:
     extract_date = extract_date_of(path)
     outcome.extract_date = extract_date.isoformat()
     if extract_date > today:
         raise UnreadableExtract(path, f"its extract date {extract_date} lies after the day of "
                                 f"the run ({today}); refused")
-    digest = content_hash(path)
-    if scalar(con, "SELECT 1 FROM extract_files WHERE source = ? AND content_hash = ? "
-                   "AND extract_date = ?", [source, digest, extract_date]):
+    digest = (ahead[0].digest(ahead[1]) if ahead else None) or content_hash(path)
+    if scalar(con, ALREADY_LOADED, [source, digest, extract_date]):
         outcome.status = "already_loaded"
         return
     schema = EXTRACT_SCHEMAS[source]
     context = reference.context(extract_date)
-    batches = iter_extract_batches(path, schema, told, digest)
-    first = next(batches)  # decides whether the file can be read at all, before any write
+    batches = ahead[0].batches(ahead[1]) if ahead else iter_extract_batches(path, schema, told,
+                                                                            digest)
+    first = next(batches, None)  # decides whether the file can be read at all, before any write
+    if first is None:  # the reader took it for loaded: read here (never happens in one run)
+        batches = iter_extract_batches(path, schema, told, digest)
+        first = next(batches)
     outcome.extra_columns = first.extra_columns
     outcome.absent_columns = first.absent_optional_columns
     rules: dict[str, int] = {}
@@ -281,11 +292,22 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
         warehouse.claim_key(con, key, warehouse_path)
         store_reference(con, reference)
         con.execute("COMMIT")
-        for done, (source, path) in enumerate(files):
-            if progress:
-                progress(done, len(files), f"{source}/{mask(path.name)}")
-            outcomes.append(ingest_file(con, source, path, reference, key,
-                                        (formats or {}).get(source, FileFormat()), today))
+        cursor = con.cursor()  # the reader's own: it asks which files are loaded already
+
+        def loaded(source: str, digest: str, extract_date: dt.date) -> bool:
+            return bool(cursor.execute(ALREADY_LOADED, [source, digest, extract_date]).fetchall())
+
+        reader = ReadAhead(files, formats, today, loaded)
+        try:
+            for done, (source, path) in enumerate(files):
+                if progress:
+                    progress(done, len(files), f"{source}/{mask(path.name)}")
+                outcomes.append(ingest_file(con, source, path, reference, key,
+                                            formats.get(source, FileFormat()), today,
+                                            (reader, done)))
+        finally:
+            reader.close()
+            cursor.close()
         if progress:
             progress(len(files), len(files), "done")
     return IngestSummary(files=outcomes, unrecognised=unrecognised)

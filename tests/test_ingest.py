@@ -184,3 +184,70 @@ def test_a_file_read_in_batches_loads_exactly_as_read_whole(tmp_path, monkeypatc
                               key=repr)
         assert content(tmp_path / "batched.duckdb") == content(tmp_path / "whole.duckdb")
     assert set(current(tmp_path / "batched.duckdb")["sex"]) == {"F"}
+
+
+def test_reading_ahead_changes_no_outcome(input_dir, tmp_path, monkeypatch):
+    """Files of every fate (several batches, unreadable, refused, failing while written with
+    batches still queued), read ahead in a thread: exactly what one file after the other gives,
+    and the thread is gone afterwards."""
+    import threading
+    import time
+
+    import pipelines.extract_reader as reader
+    import pipelines.ingest as ingest
+    from schemas import EXTRACT_SCHEMAS
+
+    monkeypatch.setattr(reader, "default_batch_bytes", lambda limit=None: 20_000)
+    write_extract(input_dir, "stroke", "2024-03-31", [stroke_row(record_id=f"S{i}")
+                                                      for i in range(600)])
+    (input_dir / "stroke" / "stroke_2024-04-30.csv").write_text("record_id;cpr\nB;1\n")
+    write_extract(input_dir, "stroke", "2024-05-31", [stroke_row(record_id=f"F{i}")
+                                                      for i in range(1500)])
+    write_extract(input_dir, "stroke", "2024-06-30", [stroke_row(record_id=f"T{i}")
+                                                      for i in range(900)])
+    write_extract(input_dir, "stroke", "2999-01-31", [stroke_row(record_id="X")])
+    write_extract(input_dir, "hipfracture", "2024-06-30", [])
+    real_validate = ingest.validate
+
+    def failing_in_may(extract, schema, context):  # the writer fails; the reader has read on
+        if extract.extract_date.month == 5:
+            time.sleep(0.5)  # long enough for the reader to queue the file's next batch
+            raise RuntimeError("the writer failed")
+        return real_validate(extract, schema, context)
+
+    monkeypatch.setattr(ingest, "validate", failing_in_may)
+    ahead = ingest_directory(input_dir, tmp_path / "ahead.duckdb", TEST_KEY)
+    assert not [t for t in threading.enumerate() if t.name == "kvalitet-read-ahead"]
+
+    class OneAfterTheOther:  # no thread: each file read when the writer comes to it
+        def __init__(self, files, formats, today, loaded):
+            self.files = files
+
+        def digest(self, index):
+            return None
+
+        def batches(self, index):
+            source, path = self.files[index]
+            return reader.iter_extract_batches(path, EXTRACT_SCHEMAS[source])
+
+        def done_with(self, index):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(ingest, "ReadAhead", OneAfterTheOther)
+    alone = ingest_directory(input_dir, tmp_path / "alone.duckdb", TEST_KEY)
+    assert ahead.as_dict() == alone.as_dict()
+    fates = {f.file_name: (f.status, f.rows_loaded) for f in ahead.files}
+    assert fates == {"stroke_2024-03-31.csv": ("loaded", 600),
+                     "stroke_2024-04-30.csv": ("failed", 0),
+                     "stroke_2024-05-31.csv": ("failed", 0),
+                     "stroke_2024-06-30.csv": ("loaded", 900),
+                     "stroke_2999-01-31.csv": ("failed", 0),
+                     "hipfracture_2024-06-30.csv": ("loaded", 0)}
+    loaded_at = 12  # extract_files' column of the clock
+    ahead_tables, alone_tables = snapshot(tmp_path / "ahead.duckdb"), snapshot(tmp_path / "alone.duckdb")
+    for tables in (ahead_tables, alone_tables):
+        tables["extract_files"] = [r[:loaded_at] + r[loaded_at + 1:] for r in tables["extract_files"]]
+    assert ahead_tables == alone_tables
