@@ -79,6 +79,12 @@ class PrefectRunner:
     def publish(self, output_dir, validation, reports, summary) -> None:
         _publish(output_dir, validation, reports, summary)
 
+    def holding(self, warehouse_path):
+        """Each task opens the warehouse itself (a task may run in any worker)."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
 
 def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None,
              cutoff: Optional[dt.date] = None, ci: str = "wilson", year: Optional[int] = None,
