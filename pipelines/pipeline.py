@@ -45,7 +45,7 @@ class DirectRunner:
     """Every step a plain call; its exceptions pass the privacy gate."""
 
     def holding(self, warehouse_path):
-        """One warehouse connection for the whole run (the steps run here, one at a time)."""
+        """One warehouse connection for the whole run."""
         from pipelines import warehouse
 
         return warehouse.held(warehouse_path)

@@ -76,9 +76,9 @@ _HELD: dict[Path, tuple[duckdb.DuckDBPyConnection, int]] = {}
 
 @contextmanager
 def held(path: Path) -> Iterator[None]:
-    """Within this block, ``connect(path)`` in this thread hands out one connection, opened
-    once: opening and closing the warehouse costs ~25 ms each time, a tenth of a small run's
-    steps. For a run that owns the warehouse from start to end (the direct runner)."""
+    """Within this block, ``connect(path)`` hands out one connection, opened once (a cursor of
+    it in other threads): opening and closing the warehouse costs ~25 ms each time, a tenth
+    of a small run's steps. For a run that owns the warehouse from start to end."""
     import threading
 
     key = path.resolve()
@@ -99,14 +99,18 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
     import threading
 
     shared = _HELD.get(path.resolve()) if _HELD else None
-    if shared is not None and shared[1] == threading.get_ident():
-        try:  # read-only or not: the holder owns the file, and reading is all a reader does
-            yield shared[0]
+    if shared is not None:  # read-only or not: the holder owns the file; a reader only reads
+        # Another thread gets a cursor: its own connection to the same open database.
+        con = shared[0] if shared[1] == threading.get_ident() else shared[0].cursor()
+        try:
+            yield con
         finally:  # as a fresh connection would have it (ingest lowers the limit for itself)
             try:
-                shared[0].execute("RESET memory_limit")
+                con.execute("RESET memory_limit")
             except duckdb.Error:  # an aborted transaction: the error that ended it is raised
                 pass
+            if con is not shared[0]:
+                con.close()
         return
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}; run 'kvalitet run' or "
