@@ -93,3 +93,13 @@ def test_a_foreground_prefect_run_sends_no_heartbeats(monkeypatch):
     with foreground_settings():  # the user's own setting is followed
         assert os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "60"
         assert get_current_settings().flows.heartbeat_frequency is not None
+
+
+def test_the_wilson_z_is_scipys_to_the_last_bit():
+    """Z95 is written out so that Wilson intervals need no scipy import; the bytes of every
+    interval depend on it being exactly the value scipy gives."""
+    from scipy import stats
+
+    from pipelines.intervals import Z95
+
+    assert Z95 == float(stats.norm.ppf(0.975))
