@@ -41,14 +41,25 @@ def test_a_direct_run_imports_neither_prefect_nor_hypothesis(input_dir, tmp_path
     assert outcome["loaded"] == []
 
 
-def test_the_command_keeps_its_exit_status(tmp_path):
-    """``main`` (the console script) leaves with the status the command chose."""
+def test_the_command_leaves_with_its_status_and_its_output_written(input_dir, tmp_path):
+    """The console script leaves without tearing the interpreter down: with the status the
+    command chose, its buffered output written, and nothing else said on stderr."""
     command = [sys.executable, "-m", "pipelines.cli"]
+    write_extract(input_dir, "stroke", "2024-06-30",
+                  [stroke_row(record_id=f"R{i}") for i in range(6)])
+    ran = subprocess.run([*command, "run", "--input", str(input_dir), "--output",
+                          str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT,
+                         env=_environment(KVALITET_ORCHESTRATION="direct"))
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert ran.stdout.rstrip().splitlines()[-1].startswith("manifest -> ")  # the last line
+    assert json.loads((tmp_path / "out" / "run_manifest.json").read_text())["registries"]
+    assert "leaked" not in ran.stderr and "Traceback" not in ran.stderr
     usage = subprocess.run([*command, "run", "--input", str(ROOT), "--output",
                             str(tmp_path / "o"), "--cutoff", "not-a-date"], capture_output=True,
                            text=True, cwd=ROOT, env=_environment())
     assert usage.returncode == 2, usage.stderr
-    assert "--cutoff" in usage.stderr
+    assert usage.stderr.strip().splitlines() == [
+        "usage: --cutoff 'not-a-date' is not a date YYYY-MM-DD"]
     shown = subprocess.run([*command, "--help"], capture_output=True, text=True, cwd=ROOT,
                            env=_environment())
     assert shown.returncode == 0 and "run" in shown.stdout
