@@ -571,6 +571,9 @@ def _exit_for(summary) -> None:
 
 def command_line() -> None:
     """The ``kvalitet`` command and ``python -m pipelines.cli``."""
+    if sys.getprofile() or sys.gettrace():  # a profiler or coverage writes its data at exit
+        app()
+        return
     try:
         app()
     except SystemExit as stop:

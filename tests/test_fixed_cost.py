@@ -114,3 +114,14 @@ def test_the_wilson_z_is_scipys_to_the_last_bit():
     from pipelines.intervals import Z95
 
     assert Z95 == float(stats.norm.ppf(0.975))
+
+
+def test_a_profiled_command_still_writes_its_profile(tmp_path):
+    """Under a profiler (or coverage) the command exits the ordinary way, so that the tool
+    writes what it measured."""
+    profile = tmp_path / "run.prof"
+    ran = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m",
+                          "pipelines.cli", "--help"], capture_output=True, text=True, cwd=ROOT,
+                         env=_environment())
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert profile.stat().st_size > 0
