@@ -18,18 +18,27 @@ import polars as pl
 
 
 def _pandera_without_hypothesis() -> None:
-    """Pandera imports hypothesis (0.4 s, for synthesising data, which no run does) whenever it
-    is installed: it is hidden while Pandera loads, unless something imported it already."""
+    """Pandera imports hypothesis (0.4 s, for synthesising data, which no run does) and its
+    pandas engine (typeguard, asyncio: 0.1 s) whenever they are installed. Both are hidden
+    while Pandera loads, unless something imported them already: its polars-only mode."""
+    import importlib.abc
     import sys
 
-    if "hypothesis" in sys.modules:
-        return
-    sys.modules["hypothesis"] = None  # type: ignore[assignment]  # 'import hypothesis' fails
+    hidden = {"hypothesis", "pandas"} - set(sys.modules)
+
+    class Hide(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in hidden:  # as if not installed, the way Pandera checks
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    finder = Hide()
+    sys.meta_path.insert(0, finder)
     try:
         import pandera.polars  # noqa: F401
         import pandera.strategies.base_strategies  # noqa: F401  (what imports hypothesis)
     finally:
-        del sys.modules["hypothesis"]
+        sys.meta_path.remove(finder)
 
 
 _pandera_without_hypothesis()
