@@ -61,6 +61,20 @@ def tie_temporary_server_to_this_process() -> None:
     server.subprocess = TiedSubprocess()
 
 
+def foreground_settings():
+    """Prefect's settings for a run the command line starts and waits for. No flow-run
+    heartbeats: they exist to find runs whose process died unseen, and the command's own exit
+    says that; their thread, which sleeps in whole seconds, held every run's end up to a
+    second. PREFECT_FLOWS_HEARTBEAT_FREQUENCY, when set, is followed."""
+    import contextlib
+
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "").strip():
+        return contextlib.nullcontext()
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
 class PrefectRunner:
     """Every step a Prefect task: a failed task's exception is re-raised here, compute and
     reports are cached on the content they read and recomputed when their output is gone."""
@@ -78,6 +92,12 @@ class PrefectRunner:
 
     def publish(self, output_dir, validation, reports, summary) -> None:
         _publish(output_dir, validation, reports, summary)
+
+    def holding(self, warehouse_path):
+        """One warehouse connection for the flow run (a task in another thread gets a cursor)."""
+        from pipelines import warehouse
+
+        return warehouse.held(warehouse_path)
 
 
 def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None,

@@ -6,9 +6,10 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
-Z95 = float(stats.norm.ppf(0.975))
+# scipy.stats.norm.ppf(0.975) as a literal: importing scipy.stats costs ~0.5 s, and only the
+# exact interval needs it (tests/test_fixed_cost.py checks the two agree to the last bit).
+Z95 = 1.959963984540054
 Method = Literal["wilson", "clopper-pearson"]
 
 
@@ -24,6 +25,8 @@ def wilson(x: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np
 
 def clopper_pearson(x: np.ndarray, n: np.ndarray, alpha: float = 0.05
                     ) -> tuple[np.ndarray, np.ndarray]:
+    from scipy import stats
+
     x, n = np.asarray(x, float), np.asarray(n, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         low = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n - x + 1), 0.0)

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import time
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import ContextManager, Optional, Protocol
 from zoneinfo import ZoneInfo
 
 from pipelines import manifest, settings, steps
@@ -38,10 +38,17 @@ class Runner(Protocol):
     def step(self, name: str, *args): ...
     def cached(self, name: str, target: Path, content_key: str, *args, refresh: bool = False): ...
     def publish(self, output_dir: Path, validation: dict, reports: dict, summary: dict) -> None: ...
+    def holding(self, warehouse_path: Path) -> ContextManager: ...
 
 
 class DirectRunner:
     """Every step a plain call; its exceptions pass the privacy gate."""
+
+    def holding(self, warehouse_path):
+        """One warehouse connection for the whole run."""
+        from pipelines import warehouse
+
+        return warehouse.held(warehouse_path)
 
     def ingest(self, input_dir, warehouse_path, source, demo):
         return gated(steps.ingest_registry)(input_dir, warehouse_path, source, demo)
@@ -104,57 +111,60 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
     if not steps.registries_present(input_dir):
         raise BadInputLayout(f"{input_dir} holds none of the registry folders "
                              "(stroke/, hipfracture/, cardiac_rehab_hospital/, ...)")
-    steps.claim_key(warehouse_path, demo)  # another key is refused before anything loads
-    fatal = (settings.MissingPseudonymKey, FatalIngestError, WarehouseError, BadInputLayout)
-    ingests, failed_registries = [], {}
-    for source in steps.registries_present(input_dir):
-        t = time.perf_counter()
-        try:
-            ingests.append(runner.ingest(input_dir, warehouse_path, source, demo))
-        except fatal:
-            raise
-        except Exception as problem:  # one registry's failure does not stop the others
-            failed_registries[source] = one_line(problem)
-            log.error("registry %s failed: %s", source, failed_registries[source])
-            continue
-        timings[f"ingest_{source}"] = round(time.perf_counter() - t, 3)
-    unrecognised = sorted(set(steps.unrecognised_entries(input_dir))
-                          | {u for i in ingests for u in i.get("unrecognised", [])})
-    ingests.append({"files": [], "unrecognised": unrecognised})
+    with runner.holding(warehouse_path):
+        steps.claim_key(warehouse_path, demo)  # another key is refused before anything loads
+        fatal = (settings.MissingPseudonymKey, FatalIngestError, WarehouseError, BadInputLayout)
+        ingests, failed_registries = [], {}
+        for source in steps.registries_present(input_dir):
+            t = time.perf_counter()
+            try:
+                ingests.append(runner.ingest(input_dir, warehouse_path, source, demo))
+            except fatal:
+                raise
+            except Exception as problem:  # one registry's failure does not stop the others
+                failed_registries[source] = one_line(problem)
+                log.error("registry %s failed: %s", source, failed_registries[source])
+                continue
+            timings[f"ingest_{source}"] = round(time.perf_counter() - t, 3)
+        unrecognised = sorted(set(steps.unrecognised_entries(input_dir))
+                              | {u for i in ingests for u in i.get("unrecognised", [])})
+        ingests.append({"files": [], "unrecognised": unrecognised})
 
-    t = time.perf_counter()
-    validation = runner.step("write_validation_report", warehouse_path, output_dir, ingests)
-    timings["validation_report"] = round(time.perf_counter() - t, 3)
-
-    content = manifest.fingerprint({
-        "warehouse": _warehouse_fingerprint(warehouse_path),
-        "definitions": manifest.definitions_fingerprint(), "code": manifest.code_fingerprint(),
-        "settings": manifest.settings_fingerprint(), "cutoff": str(cutoff), "ci": ci,
-        "skipped": sorted(failed_registries)})
-    results_file = output_dir / "indicator_results.parquet"
-    t = time.perf_counter()
-    computed = runner.cached("compute_indicators", results_file, content,
-                             warehouse_path, output_dir, cutoff, ci,
-                             tuple(sorted(failed_registries)),
-                             refresh=_results_table_empty(warehouse_path))
-    timings["compute_indicators"] = round(time.perf_counter() - t, 3)
-    effective_cutoff = dt.date.fromisoformat(computed["cutoff"]) if computed["cutoff"] else None
-
-    reports = {}
-    report_key = manifest.fingerprint({"results": content_hash(results_file), "content": content,
-                                       "language": language})
-    if year is not None:
         t = time.perf_counter()
-        folder = output_dir / "reports" / "annual" / str(year)
-        reports["annual"] = runner.cached("annual_reports", folder, report_key,
-                                          warehouse_path, folder, year, language)
-        timings["annual_reports"] = round(time.perf_counter() - t, 3)
-    if month is not None:
+        validation = runner.step("write_validation_report", warehouse_path, output_dir, ingests)
+        timings["validation_report"] = round(time.perf_counter() - t, 3)
+
+        content = manifest.fingerprint({
+            "warehouse": _warehouse_fingerprint(warehouse_path),
+            "definitions": manifest.definitions_fingerprint(),
+            "code": manifest.code_fingerprint(),
+            "settings": manifest.settings_fingerprint(), "cutoff": str(cutoff), "ci": ci,
+            "skipped": sorted(failed_registries)})
+        results_file = output_dir / "indicator_results.parquet"
         t = time.perf_counter()
-        folder = output_dir / "reports" / "monthly" / month
-        reports["monthly"] = runner.cached("monthly_deliveries", folder, report_key,
-                                           warehouse_path, folder, month, language)
-        timings["monthly_deliveries"] = round(time.perf_counter() - t, 3)
+        computed = runner.cached("compute_indicators", results_file, content,
+                                 warehouse_path, output_dir, cutoff, ci,
+                                 tuple(sorted(failed_registries)),
+                                 refresh=_results_table_empty(warehouse_path))
+        timings["compute_indicators"] = round(time.perf_counter() - t, 3)
+        effective_cutoff = (dt.date.fromisoformat(computed["cutoff"]) if computed["cutoff"]
+                            else None)
+
+        reports = {}
+        report_key = manifest.fingerprint({"results": content_hash(results_file),
+                                           "content": content, "language": language})
+        if year is not None:
+            t = time.perf_counter()
+            folder = output_dir / "reports" / "annual" / str(year)
+            reports["annual"] = runner.cached("annual_reports", folder, report_key,
+                                              warehouse_path, folder, year, language)
+            timings["annual_reports"] = round(time.perf_counter() - t, 3)
+        if month is not None:
+            t = time.perf_counter()
+            folder = output_dir / "reports" / "monthly" / month
+            reports["monthly"] = runner.cached("monthly_deliveries", folder, report_key,
+                                               warehouse_path, folder, month, language)
+            timings["monthly_deliveries"] = round(time.perf_counter() - t, 3)
 
     failed_files = [f for i in ingests for f in i["files"] if f["status"] == "failed"]
     registries = {s: ("failed: " + failed_registries[s]) if s in failed_registries else "completed"

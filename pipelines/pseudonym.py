@@ -6,8 +6,9 @@ hot spot of ingest; tests check it against Python's hmac module.
 
 from __future__ import annotations
 
-import duckdb
 import polars as pl
+
+from pipelines import scratch
 
 _BLOCK = 64  # SHA-256 block size in bytes
 
@@ -26,7 +27,7 @@ def pseudonymise(cprs: pl.Series, key: bytes) -> pl.Series:
     inner, outer = _pads(key)
     # Arrow string views: DuckDB reads Polars' strings without a copy.
     frame = cprs.alias("cpr").to_frame().to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
-    with duckdb.connect() as con:
+    with scratch.cursor() as con:
         result = con.sql(
             "SELECT sha256($outer || unhex(sha256($inner || cpr::BLOB))) AS pseudonym FROM frame",
             params={"inner": inner, "outer": outer},

@@ -50,7 +50,8 @@ def catalogue(language: str) -> Messages:
     if not path.is_file():
         raise MissingMessage(f"no message catalogue {language}.yaml (have: "
                              f"{', '.join(languages())})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yaml.load(path.read_text(encoding="utf-8"),  # noqa: S506 - a safe loader (libyaml's)
+                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     # a level declared as data (schemas/levels.yaml) is named there until translated here
     from schemas.declarations import LEVELS
 

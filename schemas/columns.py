@@ -14,13 +14,39 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-import duckdb
-import pandera.polars as pa
 import polars as pl
-from pandera.api.polars.types import PolarsData
 
-from pipelines import cpr as cpr_rules
-from pipelines import privacy
+
+def _pandera_without_hypothesis() -> None:
+    """Pandera imports hypothesis (0.4 s, for synthesising data, which no run does) and its
+    pandas engine (typeguard, asyncio: 0.1 s) whenever they are installed. Both are hidden
+    while Pandera loads, unless something imported them already: its polars-only mode."""
+    import importlib.abc
+    import sys
+
+    hidden = {"hypothesis", "pandas"} - set(sys.modules)
+
+    class Hide(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in hidden:  # as if not installed, the way Pandera checks
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    finder = Hide()
+    sys.meta_path.insert(0, finder)
+    try:
+        import pandera.polars  # noqa: F401
+        import pandera.strategies.base_strategies  # noqa: F401  (what imports hypothesis)
+    finally:
+        sys.meta_path.remove(finder)
+
+
+_pandera_without_hypothesis()
+import pandera.polars as pa  # noqa: E402
+from pandera.api.polars.types import PolarsData  # noqa: E402
+
+from pipelines import cpr as cpr_rules  # noqa: E402
+from pipelines import privacy, scratch  # noqa: E402
 
 Kind = Literal["string", "integer", "date", "datetime", "answer", "code", "cpr"]
 
@@ -213,6 +239,6 @@ def _parse_datetimes(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
         return frame
     casts = ", ".join(f'try_cast("{n}" AS TIMESTAMP) AS "{n}"' for n in names)
     shaped = frame.select(names).to_arrow(compat_level=pl.CompatLevel.newest())  # noqa: F841
-    with duckdb.connect() as con:
+    with scratch.cursor() as con:
         parsed = pl.from_arrow(con.sql(f"SELECT {casts} FROM shaped").to_arrow_table())
     return frame.with_columns(parsed[n].cast(pl.Datetime("us")) for n in names)

@@ -307,7 +307,8 @@ def _load(path: Path, model):
     if not path.is_file():
         raise DeclarationError(f"{path} is missing")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"),  # noqa: S506 - a safe loader (libyaml's)
+                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         return model.model_validate(data)
     except yaml.YAMLError as problem:
         raise DeclarationError(f"{path.name}: not valid YAML: {problem}")
