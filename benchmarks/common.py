@@ -14,11 +14,21 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _own_peak_mb() -> float:
+    """This process's own high-water mark (VmHWM). ``ru_maxrss`` would also count the parent's
+    size when this process was started: Linux carries it through fork and exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(fn: Callable, args: tuple, queue) -> None:
     start, cpu = time.perf_counter(), _cpu()
     extra = fn(*args)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _own_peak_mb()
     queue.put((seconds, peak_mb, extra, _cpu() - cpu))
 
 
