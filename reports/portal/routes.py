@@ -119,6 +119,15 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
         return form, render(request, "error.html.j2", status=403, session=session, who=who,
                             message="Formularen mangler sit sikkerhedsfelt.")
 
+    async def posted(request: Request):
+        """(session, who, form, None) for a signed-in user's genuine form, else the response
+        refusing it (to the login page, or forbidden without its anti-forgery token)."""
+        session, who = current(request)
+        if session is None:
+            return None, None, None, login_first(request)
+        form, refused = await checked_form(request, session, who)
+        return session, who, form, refused
+
     def same_origin(request: Request) -> bool:
         origin = request.headers.get("origin")
         if not origin:  # not every client sends one; the token is the guard then
@@ -174,10 +183,7 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
 
     @app.post("/logout")
     async def logout(request: Request):
-        session, who = current(request)
-        if session is None:
-            return login_first(request)
-        form, refused = await checked_form(request, session, who)
+        session, who, form, refused = await posted(request)
         if refused:
             return refused
         portal.sessions.end(session)
@@ -489,10 +495,7 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
 
     @app.post("/admin/rounds")
     async def admin_rounds(request: Request):
-        session, who = current(request)
-        if session is None:
-            return login_first(request)
-        form, refused = await checked_form(request, session, who)
+        session, who, form, refused = await posted(request)
         if refused:
             return refused
         if not who.is_admin:
