@@ -19,6 +19,7 @@ from pipelines.definitions import Definition, registry_columns
 from pipelines.intervals import Method, with_intervals
 from pipelines.risk_adjustment import (ModelFit, adjust, canonical_sum,
                                        expected_from_patterns, pattern_counts)
+from pipelines.settings import memory_limit_bytes
 from pipelines.sources import SOURCES
 from pipelines.warehouse import scalar
 from schemas.declarations import LEVELS as DECLARED_LEVELS
@@ -144,8 +145,6 @@ MAX_PARTS = 4096
 
 def rows_per_part() -> int:
     """A quarter of the run's memory limit (KVALITET_MEMORY_LIMIT_GB) for the loaded rows."""
-    from pipelines.settings import memory_limit_bytes
-
     return max(1, memory_limit_bytes() // 4 // ROW_BYTES)
 
 

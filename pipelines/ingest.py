@@ -170,10 +170,7 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
     context = reference.context(extract_date)
     batches = ahead[0].batches(ahead[1]) if ahead else iter_extract_batches(path, schema, told,
                                                                             digest)
-    first = next(batches, None)  # decides whether the file can be read at all, before any write
-    if first is None:  # the reader took it for loaded: read here (never happens in one run)
-        batches = iter_extract_batches(path, schema, told, digest)
-        first = next(batches)
+    first = next(batches)  # decides whether the file can be read at all, before any write
     outcome.extra_columns = first.extra_columns
     outcome.absent_columns = first.absent_optional_columns
     rules: dict[str, int] = {}
