@@ -41,7 +41,9 @@ def as_validated(frame: pl.DataFrame, source: str) -> pl.DataFrame:
         pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias(ROW_NUMBER),
         *[(cpr_rules.normalised(pl.col(c.name)) if c.kind == "cpr"
            else pl.col(c.name).fill_null("uoplyst") if c.kind == "answer"
-           else pl.col(c.name)).cast(c.dtype).alias(c.name) for c in schema.columns])
+           else pl.col(c.name)).cast(c.dtype).alias(c.name) for c in schema.columns],
+        *[cpr_rules.birth_date(pl.col(c.name)).alias(cpr_rules.BIRTH_DATE)
+          for c in schema.columns if c.kind == "cpr"])
 
 
 def build(path: Path, rows: int, seed: int = 7) -> dict[str, int]:

@@ -11,6 +11,9 @@ CPR_SHAPE = r"^[0-9]{6}-?[0-9]{4}$"
 # Anything shaped like a CPR number (a hyphen or space after the sixth digit), for tests and
 # quick prefilters; pipelines/privacy.py decides what is masked.
 CPR_LIKE = r"[0-9]{6}[- ]?[0-9]{4}"
+# The birth date rides along with a typed extract from validation to the warehouse row (where
+# it gives the age), so it is computed once per row.
+BIRTH_DATE = "__birth_date"
 
 
 def normalised(cpr: pl.Expr) -> pl.Expr:
@@ -25,8 +28,7 @@ def birth_date(cpr: pl.Expr) -> pl.Expr:
 
 
 def birth_dates(cprs: pl.Series) -> pl.Series:
-    """Integer arithmetic on DDMMYYSSSS, step by step on Series: it is the hot spot of ingest
-    (once per row in validation, again for the age), and as one expression tree every
+    """Integer arithmetic on DDMMYYSSSS, step by step on Series: as one expression tree every
     intermediate would be recomputed wherever it is used."""
     text = cprs.str.strip_chars()
     number = (text.str.replace("-", "", literal=True, n=1).cast(pl.Int64, strict=False)

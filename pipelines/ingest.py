@@ -99,18 +99,19 @@ def discover(input_dir: Path) -> tuple[list[tuple[str, Path]], list[str]]:
 
 def warehouse_rows(valid: pl.DataFrame, source: str, key: bytes, file_id: int,
                    extract_date: dt.date) -> pl.DataFrame:
-    """Valid typed rows as the history table stores them: the CPR replaced by pseudonym and age."""
+    """Valid typed rows as the history table stores them: the CPR replaced by pseudonym and age
+    (from the birth date validation computed)."""
     period = pl.col(SOURCES[source].period_column)
     if valid.schema[SOURCES[source].period_column] != pl.Date:
         period = period.dt.date()
+    born = pl.col(cpr_rules.BIRTH_DATE)
     rows = (valid.lazy()
-            .with_columns(cpr_rules.birth_date(pl.col("cpr")).alias("__born"), period.alias("__on"))
             .with_columns(
                 pl.lit(file_id, pl.Int32).alias("file_id"),
                 pl.col(ROW_NUMBER).alias("row_number"),
                 pl.lit(extract_date).alias("extract_date"),
-                cpr_rules.age_on(pl.col("__born"), pl.col("__on")).alias("age"),
-            ).drop("__born", "__on").collect())
+                cpr_rules.age_on(born, period).alias("age"),
+            ).drop(cpr_rules.BIRTH_DATE).collect())
     rows = rows.with_columns(pseudonymise(rows["cpr"], key).alias("pseudonym"))
     return rows.drop("cpr", ROW_NUMBER)
 

@@ -14,6 +14,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.constants import CHECK_OUTPUT_KEY
 
+from pipelines import cpr as cpr_rules
 from pipelines import privacy
 from pipelines.extract_reader import ROW_NUMBER, RawExtract
 from schemas.columns import ExtractSchema, ValidationContext, raw
@@ -30,7 +31,8 @@ QUARANTINE_COLUMNS = {
 
 @dataclass
 class ValidatedExtract:
-    valid: pl.DataFrame  # typed rows that pass every rule, with __row_number
+    valid: pl.DataFrame  # typed rows that pass every rule, with __row_number (and the birth
+    # date, for an extract with a CPR number)
     quarantine: pl.DataFrame  # one row per broken rule (QUARANTINE_COLUMNS)
     rows_quarantined: int
 
@@ -161,6 +163,7 @@ def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationCont
 
     bad_positions = failures["index"].unique()
     valid = typed.filter(~pl.int_range(pl.len(), dtype=pl.Int64).is_in(bad_positions.implode()))
-    valid = valid.select([ROW_NUMBER, *schema.names])
+    valid = valid.select([ROW_NUMBER, *schema.names,
+                          *[c for c in (cpr_rules.BIRTH_DATE,) if c in valid.columns]])
     return ValidatedExtract(valid=valid, quarantine=quarantine,
                             rows_quarantined=bad_positions.len() + extract.unparseable.height)

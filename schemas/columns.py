@@ -172,8 +172,9 @@ class ColumnSpec:
             low = self.minimum if self.minimum is not None else -(2**62)
             high = self.maximum if self.maximum is not None else 2**62
             checks.append(_check("range", value.is_between(low, high)))
-        if self.kind == "cpr":
-            checks.append(_check("valid_cpr", text.is_null() | cpr_rules.is_valid(text)))
+        if self.kind == "cpr":  # the birth date typed() computed from the same text
+            checks.append(_check("valid_cpr",
+                                 text.is_null() | pl.col(cpr_rules.BIRTH_DATE).is_not_null()))
         if self.reference:
             known = pl.Series(sorted(context.codes(self.reference)), dtype=self.dtype)
             checks.append(_check("known_code", value.is_in(known.implode())))
@@ -213,9 +214,12 @@ class ExtractSchema:
         return [c.name for c in self.columns if c.required and c.kind != "answer"]
 
     def typed(self, raw_frame: pl.DataFrame) -> pl.DataFrame:
-        """Raw text columns renamed to ``__raw__c`` next to their typed values."""
+        """Raw text columns renamed to ``__raw__c`` next to their typed values, and the CPR
+        number's birth date (null when it is not a valid CPR number) beside them."""
         renamed = raw_frame.select([pl.col(c).alias(raw(c)) for c in self.names])
-        typed = renamed.lazy().with_columns([c.typed() for c in self.columns]).collect()
+        born = [cpr_rules.birth_date(pl.col(raw(c.name))).alias(cpr_rules.BIRTH_DATE)
+                for c in self.columns if c.kind == "cpr"]
+        typed = renamed.lazy().with_columns([c.typed() for c in self.columns] + born).collect()
         return _parse_datetimes(typed, [c.name for c in self.columns if c.kind == "datetime"])
 
     def pandera(self, context: ValidationContext) -> pa.DataFrameSchema:
@@ -223,7 +227,7 @@ class ExtractSchema:
             {c.name: pa.Column(c.dtype, nullable=True, checks=c.checks(context))
              for c in self.columns},
             name=self.source,
-            strict=False,  # the __raw__ columns ride along
+            strict=False,  # the __raw__ columns and the birth date ride along
         )
 
 
