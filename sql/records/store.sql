@@ -18,19 +18,27 @@ SELECT * FROM {source}_incoming ANTI JOIN unchanged USING (row_number);
 INSERT INTO {source}_redelivered
 SELECT $file_id, row_number, version_file_id, version_row FROM unchanged;
 
-UPDATE {source}_current_rows AS current
-SET file_id = coalesce(unchanged.version_file_id, $file_id),
-    row_number = coalesce(unchanged.version_row, arriving.row_number),
-    extract_date = $extract_date, delivered_by = $file_id, fingerprint = arriving.fingerprint
+-- The records whose current row this extract replaces, chosen before the UPDATE: an UPDATE
+-- whose WHERE reads the columns it sets is 10-50x slower in DuckDB.
+CREATE OR REPLACE TEMP TABLE replacing AS
+SELECT arriving.record_id, coalesce(unchanged.version_file_id, $file_id) AS file_id,
+       coalesce(unchanged.version_row, arriving.row_number) AS row_number, arriving.fingerprint
 FROM arriving LEFT JOIN unchanged USING (row_number)
-WHERE current.record_id = arriving.record_id
-  AND (current.extract_date < $extract_date
-       OR (current.extract_date = $extract_date AND current.delivered_by < $file_id));
+JOIN {source}_current_rows AS current USING (record_id)
+WHERE current.extract_date < $extract_date
+   OR (current.extract_date = $extract_date AND current.delivered_by < $file_id);
+
+UPDATE {source}_current_rows AS current
+SET file_id = replacing.file_id, row_number = replacing.row_number,
+    extract_date = $extract_date, delivered_by = $file_id, fingerprint = replacing.fingerprint
+FROM replacing
+WHERE current.record_id = replacing.record_id;
 
 INSERT INTO {source}_current_rows
 SELECT arriving.record_id, $file_id, arriving.row_number, $extract_date, $file_id,
        arriving.fingerprint
 FROM arriving ANTI JOIN {source}_current_rows AS current USING (record_id);
 
+DROP TABLE replacing;
 DROP TABLE unchanged;
 DROP TABLE arriving;
