@@ -315,7 +315,7 @@ def poisson_limits(counts: np.ndarray) -> pa.Table:
 
 def finish_sql(definitions: list[Definition], tables: set[str]) -> str:
     """Names, proportion, Wilson interval, standard, and O/E with the adjusted proportion."""
-    standards = ", ".join(f"('{d.id}', {d.standard.value}, {d.standard.lower_is_better})"
+    standards = ", ".join(f"('{d.id}', {d.standard.value}::DOUBLE, {d.standard.lower_is_better})"
                           for d in definitions)
     names = [f"SELECT 'national' AS level, '{LEVELS.national.code}' AS unit_code, "
              f"'{LEVELS.national.name}' AS unit_name",
