@@ -1,7 +1,7 @@
 """End to end: ``kvalitet run`` on generated inputs, per phase, against DuckDB's raw load.
 
     python -m benchmarks.e2e [--rows 500000 1000000 10000000] [--huge] [--repeats 3]
-                             [--prefect] [--work DIR]
+                             [--prefect] [--plain-all] [--work DIR]
 
 ``--rows`` counts every data row of every extract (all five registries, two
 extracts each, as the generator writes them); ``--huge`` adds 50M rows. For each
@@ -17,7 +17,12 @@ size it prints one table, medians over ``--repeats`` fresh processes:
   warehouse), ``compute`` (every indicator, results written) and ``publish``
   (validation report and run manifest);
 - ``duckdb raw load``: DuckDB's ``read_csv``/``read_parquet`` of the same files
-  into tables, no validation at all, the yardstick every ratio is taken to.
+  into tables, no validation at all, the yardstick every ratio is taken to;
+- ``plain DuckDB-SQL script``: benchmarks/plain_sql.py (the catalogue as a registry
+  analyst's plain DuckDB-SQL + statsmodels script: typed reads, pseudonyms, latest
+  extract wins, every indicator, level and period, the risk models) in a fresh process
+  like the runs, for sizes up to 1M rows unless ``--plain-all``; after the table, one line
+  per run saying how many times faster than it the run is (issue #16, goal 5).
 
 Figures are printed, never asserted. On a shared machine wall seconds swing with the
 load; the ratios within one table and the CPU seconds (all threads of the process)
@@ -71,20 +76,31 @@ def whole_run(input_dir: Path, output: Path, orchestration: str | None
     """``kvalitet run`` in a fresh process: wall seconds, peak MB and CPU seconds (all its
     threads; a Prefect server it starts is not counted). The peak includes this benchmark's
     own size when it started the run (~0.1 GB: Linux carries it through fork and exec)."""
+    return _process(["pipelines.cli", "run", "--input", str(input_dir), "--output", str(output)],
+                    output, _environment(orchestration), "kvalitet run", (0, 3))
+
+
+def plain_run(input_dir: Path, output: Path) -> tuple[float, float, float]:
+    """benchmarks/plain_sql.py in a fresh process, measured as ``whole_run`` measures."""
+    return _process(["benchmarks.plain_sql", "--input", str(input_dir), "--output", str(output)],
+                    output, _environment(None), "the plain DuckDB-SQL script", (0,))
+
+
+def _process(arguments: list[str], output: Path, env: dict, what: str, ok: tuple[int, ...]
+             ) -> tuple[float, float, float]:
     import shutil
 
     shutil.rmtree(output, ignore_errors=True)
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--input",
-                                str(input_dir), "--output", str(output)],
-                               env=_environment(orchestration), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
+    process = subprocess.Popen([sys.executable, "-m", *arguments], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd=Path(__file__).resolve().parent.parent)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     stderr = process.stderr.read().decode(errors="replace")
     process.stderr.close()
-    if os.waitstatus_to_exitcode(status) not in (0, 3):
-        raise RuntimeError(f"kvalitet run failed: {stderr[-2000:]}")
+    if os.waitstatus_to_exitcode(status) not in ok:
+        raise RuntimeError(f"{what} failed: {stderr[-2000:]}")
     return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
@@ -158,12 +174,26 @@ def table(rows: int, mb: float, results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+PLAIN = "plain DuckDB-SQL script"
+
+
+def against_plain(results: dict[str, dict]) -> list[str]:
+    """How many times faster than the plain script each whole run is (medians)."""
+    if PLAIN not in results:
+        return []
+    plain = results[PLAIN]["median_s"]
+    return [f"kvalitet {what} is {plain / r['median_s']:.2f}x faster than the {PLAIN}"
+            for what, r in results.items() if what.startswith("run (")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[500_000, 1_000_000, 10_000_000])
     parser.add_argument("--huge", action="store_true", help="add 50M rows")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--prefect", action="store_true", help="also time Prefect's local mode")
+    parser.add_argument("--plain-all", action="store_true",
+                        help="time the plain DuckDB-SQL script above 1M rows too")
     parser.add_argument("--phases", action=argparse.BooleanOptionalAction, default=True,
                         help="time ingest, compute and publish each in its own process")
     parser.add_argument("--work", type=Path,
@@ -188,12 +218,16 @@ def main() -> None:
                      else "temporary server")
             results[f"run (prefect, {where})"] = _repeat(
                 whole_run, (input_dir, folder / "run", "prefect"), args.repeats)
+        if rows <= 1_000_000 or args.plain_all:
+            results[PLAIN] = _repeat(plain_run, (input_dir, folder / "plain"), args.repeats)
         if args.phases:
             out = folder / "phases"
             results["ingest"] = measure(phase_ingest, (input_dir, out), args.repeats)
             results["compute"] = measure(phase_compute, (out,), args.repeats)
             results["publish"] = measure(phase_publish, (input_dir, out), args.repeats)
         print(table(total, mb, results), flush=True)
+        for line in against_plain(results):
+            print(f"\n{line}", flush=True)
         print(flush=True)
 
 
