@@ -45,9 +45,12 @@ def _logging(verbose: bool) -> None:
 
 
 def _key(demo: bool = False) -> bytes:
+    """The pseudonymisation key, and the settings checked before any work starts (a bad
+    memory limit would otherwise fail every registry one after the other)."""
     try:
+        settings.memory_limit_bytes()
         return settings.pseudonym_key(allow_demo=demo)
-    except settings.MissingPseudonymKey as problem:
+    except (settings.MissingPseudonymKey, ValueError) as problem:
         typer.secho(str(problem), fg="red", err=True)
         raise typer.Exit(1)
 
@@ -571,6 +574,9 @@ def _exit_for(summary) -> None:
 
 def command_line() -> None:
     """The ``kvalitet`` command and ``python -m pipelines.cli``."""
+    for name in ("stdout", "stderr"):  # started with a stream closed (`>&-`): say nothing there
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
     if sys.getprofile() or sys.gettrace():  # a profiler or coverage writes its data at exit
         app()
         return

@@ -205,19 +205,25 @@ def iter_extract_batches(path: Path, schema: ExtractSchema, told: FileFormat = F
 
 # -- names ------------------------------------------------------------------------------
 def _header_names(path: Path, names: list[str], schema: ExtractSchema) -> list[str]:
-    """Cleaned column names; too many, or a name twice, fails the file (in linear time, and
-    naming only the contract's own column names, never the file's content)."""
+    """Cleaned column names; too many, or a contract column twice, fails the file (in linear
+    time, and naming only the contract's own column names, never the file's content). An
+    extra column named twice (Excel's trailing ';;' gives two empty names) is still only
+    an extra column: its later copies are told apart as ``name#2``, ``name#3``."""
     if len(names) > MAX_COLUMNS:
         raise UnreadableExtract(path, f"the header has {len(names):,} columns, more than the "
                                 f"{MAX_COLUMNS:,} allowed")
     cleaned = [n.strip().lstrip("\ufeff").strip().lower() for n in names]
-    repeated = [n for n, count in Counter(cleaned).items() if count > 1]
+    repeated = [n for n, count in Counter(cleaned).items() if count > 1 and n in schema.names]
     if repeated:
-        known = sorted(set(repeated) & set(schema.names))
-        listed = f" (among them {', '.join(known)})" if known else ""
         raise UnreadableExtract(path, "column names appear more than once in the header: "
-                                f"{len(repeated)} duplicate(s){listed}")
-    return cleaned
+                                f"{len(repeated)} duplicate(s) (among them "
+                                f"{', '.join(sorted(repeated))})")
+    seen: Counter = Counter()
+    distinct = []
+    for name in cleaned:
+        seen[name] += 1
+        distinct.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return distinct
 
 
 def _trimmed(frame: pl.DataFrame) -> pl.DataFrame:

@@ -285,11 +285,18 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
     today = settings.today()
     with warehouse.connect(warehouse_path) as con:
         # A file's uncommitted rows would otherwise grow with the file inside DuckDB.
-        con.execute(f"SET memory_limit = '{settings.memory_limit_bytes() // 4 // 2**20}MB'")
+        con.execute(f"SET memory_limit = '{warehouse.duckdb_memory_mb(4)}MB'")
         con.execute("BEGIN TRANSACTION")
-        warehouse.claim_key(con, key, warehouse_path)
-        store_reference(con, reference)
-        con.execute("COMMIT")
+        try:
+            warehouse.claim_key(con, key, warehouse_path)
+            store_reference(con, reference)
+            con.execute("COMMIT")
+        except BaseException:  # the run's one connection must not stay in a failed transaction
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
         cursor = con.cursor()  # the reader's own: it asks which files are loaded already
 
         def loaded(source: str, digest: str, extract_date: dt.date) -> bool:

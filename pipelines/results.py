@@ -35,14 +35,14 @@ def model_tables(fits) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def write_results(con, results: pl.DataFrame, output_dir: Path, fits=(), cutoff=None) -> Path:
     """Replace the tables' rows in one transaction; the Parquet file holds the same rows
-    (written to a temporary name and renamed, so a reader never sees half a file)."""
+    (written to a temporary name and renamed once the transaction committed, so a reader never
+    sees half a file, nor rows the warehouse refused)."""
     from pipelines.warehouse import set_meta
 
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / RESULTS_FILE
     partial = path.with_name(f".{RESULTS_FILE}.partial")
     results.write_parquet(partial, statistics=False)
-    partial.replace(path)
     models, coefficients = model_tables(list(fits))  # noqa: F841 - read by DuckDB
     con.execute("BEGIN TRANSACTION")
     try:
@@ -60,7 +60,9 @@ def write_results(con, results: pl.DataFrame, output_dir: Path, fits=(), cutoff=
             con.execute("ROLLBACK")
         except Exception:  # the failing statement may have ended the transaction
             pass
+        partial.unlink(missing_ok=True)
         raise
+    partial.replace(path)
     return path
 
 

@@ -90,8 +90,9 @@ def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | Non
     with warehouse.connect(warehouse_path) as con:
         # DuckDB's cache of the blocks it read would otherwise grow with the warehouse; an
         # eighth of the run's memory, the engine's parts take a quarter (measured at 99M rows).
-        con.execute(f"SET memory_limit = '{settings.memory_limit_bytes() // 8 // 2**20}MB'")
+        con.execute(f"SET memory_limit = '{warehouse.duckdb_memory_mb(8)}MB'")
         computation = engine.compute_all(con, definitions, cutoff, ci)
+        _every_record_placed(computation.results)
         path = write_results(con, computation.results, output, computation.model_fits,
                              computation.cutoff)
     log.info("%d indicator result rows -> %s", computation.results.height, path)
@@ -99,6 +100,25 @@ def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | Non
             "cutoff": computation.cutoff.isoformat() if computation.cutoff else None,
             "models": [{"indicator_id": f.indicator_id, "year": f.year, "n": f.n,
                         "c_statistic": round(f.c_statistic, 4)} for f in computation.model_fits]}
+
+
+def _every_record_placed(results) -> None:
+    """A result row without a unit means a record whose unit the reference tables no longer
+    place (a hospital left out of hospitals.csv after its records loaded): stop with that,
+    before anything is published, rather than count the records nowhere at that level."""
+    import polars as pl
+
+    from pipelines.reference import BadReference
+
+    unplaced = results.filter(pl.col("unit_code").is_null())
+    if unplaced.height:
+        levels = ", ".join(sorted(set(unplaced["level"])))
+        indicators = ", ".join(sorted(set(unplaced["indicator_id"])))
+        raise BadReference(
+            f"loaded records name a unit that the reference tables do not place at the "
+            f"{levels} level ({indicators}): a hospital, clinic or municipality is missing from "
+            "its reference table. A unit that closed stays listed, with its region, as long as "
+            "records name it.")
 
 
 class NothingToReport(RuntimeError):

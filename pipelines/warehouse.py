@@ -199,6 +199,14 @@ def fingerprint(con, source: str) -> str:
                                for c, t in value_columns(con, source)) + ")"
 
 
+def duckdb_memory_mb(share: int) -> int:
+    """DuckDB's part of the run's memory limit (1/``share``), never below 256 MB: DuckDB
+    cannot work at all in a few megabytes, whatever a tiny limit for the batches says."""
+    from pipelines.settings import memory_limit_bytes
+
+    return max(256, memory_limit_bytes() // share // 2**20)
+
+
 def store_rows(con, source: str, rows, file_id: int, extract_date) -> None:
     """A batch of validated history-shaped rows (a Polars frame) into ``source``. For a registry
     with record ids only changed versions are stored, and the current rows are kept up to

@@ -46,10 +46,8 @@ def test_exit_3_and_the_failed_file_survive_os_exit(tmp_path):
     assert done.stdout.splitlines()[-1].startswith("manifest -> ")
 
 
-@pytest.mark.xfail(strict=True, reason="attack finding: with stdout closed (sys.stdout is None) "
-                   "pipelines.cli._leave calls None.flush(): an AttributeError traceback, and "
-                   "exit status 1 instead of 3")
 def test_a_closed_stdout_keeps_the_exit_status(tmp_path):
+    """Started with stdout closed (sys.stdout is None): no traceback, the run's own status."""
     folder = _input_with_a_failing_file(tmp_path / "input")
     command = (f"exec '{sys.executable}' -m pipelines.cli run --input '{folder}' "
                f"--output '{tmp_path / 'out'}' >&-")
@@ -75,11 +73,9 @@ def test_a_gone_reader_of_stdout_does_not_hide_the_failed_files(tmp_path):
     assert done.returncode == 3
 
 
-@pytest.mark.xfail(strict=True, reason="attack finding: a registry whose ingest fails outside a "
-                   "file's transaction leaves the run's one held connection in an aborted "
-                   "transaction: every later registry fails with 'Current transaction is "
-                   "aborted' and the run stops (seen with KVALITET_MEMORY_LIMIT_GB below ~0.1)")
 def test_one_registry_failing_does_not_fail_the_next(tmp_path, monkeypatch):
+    """A registry whose ingest fails outside a file's transaction rolls it back: the run's one
+    connection is not left in an aborted transaction for the next registry."""
     import pipelines.ingest as ingest
     from pipelines.pipeline import pipeline
 

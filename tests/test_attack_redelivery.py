@@ -120,21 +120,21 @@ def _two_runs_with_a_hospital_dropped(input_dir, tmp_path, monkeypatch):
     return out, second
 
 
-@pytest.mark.xfail(strict=True, reason="attack finding: records loaded earlier name hospital H401, "
-                   "the new hospitals.csv does not list it: the region row gets a null unit_code "
-                   "and the run stops on DuckDB's NOT NULL constraint (exit 1, internal message)")
-def test_a_reference_without_a_loaded_unit_is_not_an_internal_constraint_error(
+def test_a_reference_without_a_loaded_unit_stops_the_run_with_a_clear_message(
         input_dir, tmp_path, monkeypatch):
+    """Records loaded earlier name hospital H401; the new hospitals.csv does not list it. The
+    run stops naming the reference tables (not DuckDB's NOT NULL constraint), and the results
+    published before stay as they were (no row without a unit)."""
     out, second = _two_runs_with_a_hospital_dropped(input_dir, tmp_path, monkeypatch)
+    assert second.exit_code == 1
     assert "Constraint Error" not in second.output
+    assert "reference tables do not place" in second.output and "region" in second.output
     results = pl.read_parquet(out / "indicator_results.parquet")
-    assert results.filter(pl.col("unit_code").is_null()).is_empty()
+    assert results.height and results.filter(pl.col("unit_code").is_null()).is_empty()
 
 
-@pytest.mark.xfail(strict=True, reason="attack finding: write_results replaces "
-                   "indicator_results.parquet before the warehouse transaction; when that fails "
-                   "the file holds the new rows and the warehouse table the old ones")
 def test_a_failed_results_write_leaves_the_parquet_and_the_warehouse_alike(tmp_path):
+    """The Parquet file is renamed into place only after the warehouse committed."""
     from pipelines import warehouse
     from pipelines.engine import RESULT_SCHEMA
     from pipelines.results import write_results
