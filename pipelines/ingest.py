@@ -193,7 +193,7 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
             rejected = masked_frame(checked.quarantine).with_columns(  # noqa: F841
                 pl.lit(file_id).alias("file_id"), pl.lit(source).alias("source"),
                 pl.lit(outcome.file_name).alias("file_name"))
-            warehouse.store_rows(con, source, rows, file_id, extract_date)
+            warehouse.store_rows(con, source, rows, file_id, extract_date, outcome.file_name)
             con.execute("INSERT INTO quarantine BY NAME SELECT * FROM rejected")
             del rows, rejected, checked
         outcome.rules = dict(sorted(rules.items()))

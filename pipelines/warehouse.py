@@ -207,7 +207,7 @@ def duckdb_memory_mb(share: int) -> int:
     return max(256, memory_limit_bytes() // share // 2**20)
 
 
-def store_rows(con, source: str, rows, file_id: int, extract_date) -> None:
+def store_rows(con, source: str, rows, file_id: int, extract_date, file_name: str) -> None:
     """A batch of validated history-shaped rows (a Polars frame) into ``source``. For a registry
     with record ids only changed versions are stored, and the current rows are kept up to
     date, in the caller's transaction. Other registries (LPR) keep every row."""
@@ -219,7 +219,8 @@ def store_rows(con, source: str, rows, file_id: int, extract_date) -> None:
             return
         sql = _render("store.sql", source, fingerprint=fingerprint(con, source))
         for statement in _statements(sql):
-            parameters = {k: v for k, v in (("file_id", file_id), ("extract_date", extract_date))
+            parameters = {k: v for k, v in (("file_id", file_id), ("extract_date", extract_date),
+                                            ("file_name", file_name))
                           if f"${k}" in statement}
             con.execute(statement, parameters)
     finally:

@@ -127,10 +127,10 @@ def test_current_rows_equal_the_latest_delivered_extract(tmp_path_factory, loads
             con.execute("INSERT INTO extract_files (file_id, source, file_name, extract_date, "
                         "content_hash, rows_read, rows_loaded, rows_quarantined, loaded_at) "
                         "VALUES (?, 'stroke', ?, ?, ?, 0, 0, 0, now()::TIMESTAMP)",
-                        [file_id, f"f{file_id}", day, str(file_id)])
+                        [file_id, f"f{file_id:03d}", day, str(file_id)])
             if records:
                 wh.store_rows(con, "stroke", _history_rows(con, file_id, day, records), file_id,
-                              day)
+                              day, f"f{file_id:03d}")
             con.execute("COMMIT")
             deliveries += [(day, file_id, r, sex) for r, sex in records.items()]
             if retract:  # as `kvalitet extract retract` does
@@ -158,7 +158,8 @@ def test_an_unchanged_redelivery_is_not_stored_again(tmp_path):
                         "content_hash, rows_read, rows_loaded, rows_quarantined, loaded_at) "
                         "VALUES (?, 'stroke', ?, ?, ?, 0, 0, 0, now()::TIMESTAMP)",
                         [file_id, f"f{file_id}", day, str(file_id)])
-            wh.store_rows(con, "stroke", _history_rows(con, file_id, day, records), file_id, day)
+            wh.store_rows(con, "stroke", _history_rows(con, file_id, day, records), file_id, day,
+                          f"f{file_id}")
         history = con.sql("SELECT record_id, sex, file_id FROM stroke_history ORDER BY ALL"
                           ).fetchall()
         again = con.sql("SELECT file_id, version_file_id FROM stroke_redelivered").fetchall()

@@ -1,6 +1,6 @@
 -- {source}_current_rows from scratch: every delivery of a record (its own history rows and its
--- unchanged re-deliveries), the latest delivered (not retracted) extract's wins, ties the later
--- load. Run after a retraction, and once for a warehouse built before the table existed.
+-- unchanged re-deliveries), the latest delivered (not retracted) extract's wins; for the same
+-- extract date the later file name, then the later load. Run after a retraction, and once for a warehouse built before the table existed.
 DELETE FROM {source}_current_rows;
 INSERT INTO {source}_current_rows
 WITH deliveries AS (
@@ -19,4 +19,5 @@ SELECT d.record_id, d.version_file_id, d.version_row, f.extract_date, d.delivere
 FROM deliveries AS d
 JOIN delivered_files AS f ON f.file_id = d.delivered_by
 QUALIFY row_number() OVER (PARTITION BY d.record_id
-                           ORDER BY f.extract_date DESC, d.delivered_by DESC) = 1;
+                           ORDER BY f.extract_date DESC, f.file_name DESC,
+                                    d.delivered_by DESC) = 1;
