@@ -577,6 +577,7 @@ def command_line() -> None:
     for name in ("stdout", "stderr"):  # started with a stream closed (`>&-`): say nothing there
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))
+    sys.stdout = _ReaderMayGo(sys.stdout)
     if sys.getprofile() or sys.gettrace():  # a profiler or coverage writes its data at exit
         app()
         return
@@ -585,6 +586,35 @@ def command_line() -> None:
     except SystemExit as stop:
         _leave(stop.code)
     _leave(0)
+
+
+class _ReaderMayGo:
+    """stdout whose reader may leave (`| head -c0`): what is said there afterwards is dropped,
+    so the command still names its failed files on stderr and exits with its own status."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # the buffered rest goes nowhere, quietly
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def _leave(status) -> None:
