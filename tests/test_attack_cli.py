@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from tests.builders import TEST_KEY, cpr_for, hip_row, new_input, stroke_row, write_extract
 
