@@ -218,11 +218,16 @@ def _header_names(path: Path, names: list[str], schema: ExtractSchema) -> list[s
         raise UnreadableExtract(path, "column names appear more than once in the header: "
                                 f"{len(repeated)} duplicate(s) (among them "
                                 f"{', '.join(sorted(repeated))})")
-    seen: Counter = Counter()
-    distinct = []
+    taken, used, distinct = set(cleaned), set(), []
     for name in cleaned:
-        seen[name] += 1
-        distinct.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+        if name in used:  # a later copy: the first free name#2, name#3, ...
+            copy = 2
+            while f"{name}#{copy}" in taken:
+                copy += 1
+            name = f"{name}#{copy}"
+            taken.add(name)
+        used.add(name)
+        distinct.append(name)
     return distinct
 
 

@@ -72,7 +72,10 @@ def pseudonym_key(allow_demo: bool = False) -> bytes:
             raise MissingPseudonymKey(
                 f"{PSEUDONYM_KEY_ENV} is shorter than 16 characters; use a long random secret."
             )
-        return key.encode("utf-8")
+        try:
+            return key.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the locale could not decode: not text
+            raise MissingPseudonymKey(f"{PSEUDONYM_KEY_ENV} must be UTF-8 text.") from None
     if allow_demo:
         return DEMO_PSEUDONYM_KEY.encode("utf-8")
     raise MissingPseudonymKey(

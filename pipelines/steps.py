@@ -91,34 +91,59 @@ def compute_indicators(warehouse_path: Path, output: Path, cutoff: dt.date | Non
         # DuckDB's cache of the blocks it read would otherwise grow with the warehouse; an
         # eighth of the run's memory, the engine's parts take a quarter (measured at 99M rows).
         con.execute(f"SET memory_limit = '{warehouse.duckdb_memory_mb(8)}MB'")
+        _every_unit_listed(con, {r for d in definitions for r in registries_read(d)})
         computation = engine.compute_all(con, definitions, cutoff, ci)
-        _every_record_placed(computation.results)
-        path = write_results(con, computation.results, output, computation.model_fits,
-                             computation.cutoff)
-    log.info("%d indicator result rows -> %s", computation.results.height, path)
-    return {"results": str(path), "rows": computation.results.height,
+        results = _with_a_unit(computation.results)
+        path = write_results(con, results, output, computation.model_fits, computation.cutoff)
+    log.info("%d indicator result rows -> %s", results.height, path)
+    return {"results": str(path), "rows": results.height,
             "cutoff": computation.cutoff.isoformat() if computation.cutoff else None,
             "models": [{"indicator_id": f.indicator_id, "year": f.year, "n": f.n,
                         "c_statistic": round(f.c_statistic, 4)} for f in computation.model_fits]}
 
 
-def _every_record_placed(results) -> None:
-    """A result row without a unit means a record whose unit the reference tables no longer
-    place (a hospital left out of hospitals.csv after its records loaded): stop with that,
-    before anything is published, rather than count the records nowhere at that level."""
+def _every_unit_listed(con, registries: set[str]) -> None:
+    """Every unit a current record names is still in its reference table: a hospital, clinic
+    or municipality left out of the input's reference after its records loaded would leave
+    them without a region or a name. Stop with that, before anything is published."""
+    from pipelines.reference import BadReference
+    from pipelines.warehouse import scalar
+    from schemas import EXTRACT_SCHEMAS
+    from schemas.declarations import LEVELS
+
+    missing = []
+    for registry in sorted(registries):
+        if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                      [registry]):
+            continue
+        units = [(c.name, LEVELS.levels[c.reference]) for c in EXTRACT_SCHEMAS[registry].columns
+                 if c.reference in LEVELS.levels]
+        if not units:
+            continue
+        unlisted = "SELECT " + ", ".join(  # one scan for all the registry's units
+            f'count(DISTINCT "{name}") FILTER (WHERE CAST("{name}" AS VARCHAR) NOT IN '
+            f'(SELECT CAST("{level.code}" AS VARCHAR) FROM {level.table}))'
+            for name, level in units) + " FROM {rows}"
+        # Every version ever loaded first (a plain scan); only if some code is unlisted there,
+        # the current records (a join) tell whether one still counts.
+        counts = con.execute(unlisted.format(rows=f"{registry}_history")).fetchall()[0]
+        if any(counts):
+            counts = con.execute(unlisted.format(rows=registry)).fetchall()[0]
+        missing += [f"{registry}.{name}: {n} code(s) not in {level.table}"
+                    for (name, level), n in zip(units, counts) if n]
+    if missing:
+        raise BadReference(
+            "loaded records name units the reference tables no longer list ("
+            + "; ".join(missing) + "). A unit that closed stays listed, with its region, as "
+            "long as records name it.")
+
+
+def _with_a_unit(results):
+    """Result rows of records without a unit at a level (an empty optional unit column, e.g.
+    a practice not given) are left out there: such records count at the levels they have."""
     import polars as pl
 
-    from pipelines.reference import BadReference
-
-    unplaced = results.filter(pl.col("unit_code").is_null())
-    if unplaced.height:
-        levels = ", ".join(sorted(set(unplaced["level"])))
-        indicators = ", ".join(sorted(set(unplaced["indicator_id"])))
-        raise BadReference(
-            f"loaded records name a unit that the reference tables do not place at the "
-            f"{levels} level ({indicators}): a hospital, clinic or municipality is missing from "
-            "its reference table. A unit that closed stays listed, with its region, as long as "
-            "records name it.")
+    return results.filter(pl.col("unit_code").is_not_null())
 
 
 class NothingToReport(RuntimeError):

@@ -117,7 +117,9 @@ def test_a_retraction_rebuilds_current_rows_with_the_same_tie_rule(input_dir, tm
 
 # -- a later reference table that no longer lists a unit already loaded records name ---------
 
-def _two_runs_with_a_hospital_dropped(input_dir, tmp_path, monkeypatch):
+def _two_runs_with_a_hospital_dropped(input_dir, tmp_path, monkeypatch, moved=False):
+    """Records at H401 and H201 loaded; then H401 left out of hospitals.csv (``moved``: a later
+    extract first moves every H401 record to H201, so only history still names H401)."""
     monkeypatch.setenv("KVALITET_PSEUDONYM_KEY", TEST_KEY.decode())
     monkeypatch.setenv("KVALITET_WAREHOUSE", "")
     write_extract(input_dir, "stroke", "2024-06-30",
@@ -127,6 +129,9 @@ def _two_runs_with_a_hospital_dropped(input_dir, tmp_path, monkeypatch):
     args = ["run", "--input", str(input_dir), "--output", str(out)]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output[-2000:]
+    if moved:
+        write_extract(input_dir, "stroke", "2024-07-31",
+                      [stroke_row(record_id=f"S{i}", hospital_code="H201") for i in range(6)])
     hospitals = input_dir / "reference" / "hospitals.csv"
     lines = hospitals.read_text(encoding="utf-8").splitlines()
     hospitals.write_text("\n".join(line for line in lines if not line.startswith("H401,")) + "\n",
@@ -138,14 +143,24 @@ def _two_runs_with_a_hospital_dropped(input_dir, tmp_path, monkeypatch):
 def test_a_reference_without_a_loaded_unit_stops_the_run_with_a_clear_message(
         input_dir, tmp_path, monkeypatch):
     """Records loaded earlier name hospital H401; the new hospitals.csv does not list it. The
-    run stops naming the reference tables (not DuckDB's NOT NULL constraint), and the results
+    run stops naming the registry, column and table (not DuckDB's NOT NULL constraint), and the results
     published before stay as they were (no row without a unit)."""
     out, second = _two_runs_with_a_hospital_dropped(input_dir, tmp_path, monkeypatch)
     assert second.exit_code == 1
     assert "Constraint Error" not in second.output
-    assert "reference tables do not place" in second.output and "region" in second.output
+    assert "no longer list" in second.output and "stroke.hospital_code: 1 code(s) not in hospitals" in second.output
     results = pl.read_parquet(out / "indicator_results.parquet")
     assert results.height and results.filter(pl.col("unit_code").is_null()).is_empty()
+
+
+def test_a_unit_only_earlier_versions_name_may_leave_the_reference(input_dir, tmp_path,
+                                                                   monkeypatch):
+    """Only current records must be placed: H401 named by superseded versions alone is no
+    reason to stop."""
+    out, second = _two_runs_with_a_hospital_dropped(input_dir, tmp_path, monkeypatch, moved=True)
+    assert second.exit_code == 0, second.output[-2000:]
+    results = pl.read_parquet(out / "indicator_results.parquet")
+    assert "H401" not in set(results["unit_code"]) and "H201" in set(results["unit_code"])
 
 
 def test_a_failed_results_write_leaves_the_parquet_and_the_warehouse_alike(tmp_path):

@@ -145,6 +145,37 @@ def test_a_registry_and_a_level_added_as_data_are_computed(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_record_without_its_optional_unit_counts_at_the_levels_it_has(tmp_path):
+    """A unit column may be optional: a referral with no practice counts nationally and in its
+    municipality, and has no practice or region row (the practice gives the region)."""
+    global REGISTRY
+    optional = REGISTRY.replace("practice_code: {type: unit}",
+                                "practice_code: {type: unit, required: false}")
+    assert optional != REGISTRY
+    kept, REGISTRY = REGISTRY, optional
+    try:
+        schemas, indicators = _declarations(tmp_path)
+    finally:
+        REGISTRY = kept
+    folder = _input(tmp_path)
+    extract = folder / "physio_referral" / "physio_referral_2025-06-30.csv"
+    adult = cpr_for(dt.date(1960, 4, 2))
+    extract.write_text(extract.read_text() + f"P8;{adult};147;;2025-03-05;2025-03-06;ja\n")
+    out = tmp_path / "out"
+    ran = _run(schemas, indicators, "run", "--input", str(folder), "--output", str(out))
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    results = pl.read_parquet(out / "indicator_results.parquet").filter(
+        pl.col("period_type") == "year")
+    cells = {(r["level"], r["unit_code"]): (r["numerator"], r["denominator"])
+             for r in results.iter_rows(named=True)}
+    assert cells[("national", "DK")] == (3, 5)  # P8 met (1 day) and counts here
+    assert cells[("municipality", "147")] == (1, 2)
+    assert cells[("physio_practice", "00123")] == (1, 3)  # as without P8
+    assert cells[("region", "1084")] == (1, 3)
+    assert results.filter(pl.col("unit_code").is_null()).is_empty()
+
+
+@pytest.mark.slow
 def test_the_registry_without_its_reference_table_stops_the_run(tmp_path):
     schemas, indicators = _declarations(tmp_path)
     folder = _input(tmp_path, with_practices=False)

@@ -247,6 +247,9 @@ def test_duplicate_column_names_are_counted_not_quoted(tmp_path):
     assert str(error.value).endswith("appear more than once in the header: 1 duplicate(s) "
                                      "(among them cpr)")
     assert _header_names(tmp_path / "x.csv", names[:998], STROKE)[499] == "x0#2"
+    # A copy's new name never takes one the header already has.
+    assert _header_names(tmp_path / "x.csv", ["note", "note#2", "note", "", "", "#2"], STROKE
+                         ) == ["note", "note#2", "note#3", "", "#3", "#2"]
 
 
 def test_extra_column_names_shaped_like_a_cpr_number_are_hidden(tmp_path):

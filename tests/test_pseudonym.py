@@ -20,3 +20,15 @@ def test_key_matters_and_nulls_stay_null():
     a = pseudonymise(pl.Series(["0101801234", None]), b"k" * 16).to_list()
     b = pseudonymise(pl.Series(["0101801234", None]), b"j" * 16).to_list()
     assert a[0] != b[0] and a[1] is None
+
+
+def test_a_key_that_is_not_text_is_refused_by_name(monkeypatch):
+    """Bytes the locale could not decode reach Python as surrogates: refused, naming the
+    variable (and never showing the key)."""
+    import pytest
+
+    from pipelines import settings
+
+    monkeypatch.setenv(settings.PSEUDONYM_KEY_ENV, "abcdefghijklmnopq\udcff\udcfe")
+    with pytest.raises(settings.MissingPseudonymKey, match="KVALITET_PSEUDONYM_KEY must be UTF-8"):
+        settings.pseudonym_key()
