@@ -143,7 +143,11 @@ def _with_a_unit(results):
     a practice not given) are left out there: such records count at the levels they have."""
     import polars as pl
 
-    return results.filter(pl.col("unit_code").is_not_null())
+    placed = results.filter(pl.col("unit_code").is_not_null())
+    if placed.height < results.height:
+        log.info("%d result rows of records without a unit at a level left out",
+                 results.height - placed.height)
+    return placed
 
 
 class NothingToReport(RuntimeError):
