@@ -577,7 +577,7 @@ def command_line() -> None:
     for name in ("stdout", "stderr"):  # started with a stream closed (`>&-`): say nothing there
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))
-    sys.stdout = _ReaderMayGo(sys.stdout)
+    sys.stdout, sys.stderr = _ReaderMayGo(sys.stdout), _ReaderMayGo(sys.stderr)
     if sys.getprofile() or sys.gettrace():  # a profiler or coverage writes its data at exit
         app()
         return
@@ -589,8 +589,9 @@ def command_line() -> None:
 
 
 class _ReaderMayGo:
-    """stdout whose reader may leave (`| head -c0`): what is said there afterwards is dropped,
-    so the command still names its failed files on stderr and exits with its own status."""
+    """A stream whose reader may leave (`| head -c0`): what is said there afterwards is
+    dropped, so the command still names its failed files on the other stream and exits with
+    its own status."""
 
     def __init__(self, stream) -> None:
         self._stream = stream

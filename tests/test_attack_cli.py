@@ -71,6 +71,19 @@ def test_a_gone_reader_of_stdout_does_not_hide_the_failed_files(tmp_path):
     assert done.returncode == 3
 
 
+def test_a_gone_reader_of_both_streams_keeps_the_exit_status(tmp_path):
+    """`2>&1 | head -c0`: nothing can be said any more, but the status is still the run's."""
+    folder = _input_with_a_failing_file(tmp_path / "input")
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = _run(["run", "--input", str(folder), "--output", str(tmp_path / "out")], tmp_path,
+                    stdout=write, stderr=write)
+    finally:
+        os.close(write)
+    assert done.returncode == 3
+
+
 def test_one_registry_failing_does_not_fail_the_next(tmp_path, monkeypatch):
     """A registry whose ingest fails outside a file's transaction rolls it back: the run's one
     connection is not left in an aborted transaction for the next registry."""
