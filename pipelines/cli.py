@@ -505,12 +505,11 @@ def extract_retract(
         if retracted_at is not None:
             typer.echo(f"{registry}/{name} was already retracted at {retracted_at:%Y-%m-%d %H:%M}")
             return
-        con.execute("BEGIN TRANSACTION")
-        con.execute("UPDATE extract_files SET retracted_at = now()::TIMESTAMP, retracted_by = ? "
-                    "WHERE file_id = ?", [mask(who), file_id])
-        if registry in wh.record_sources(con):
-            wh.refresh_current(con, registry)  # its records fall back to earlier extracts
-        con.execute("COMMIT")
+        with wh.transaction(con):
+            con.execute("UPDATE extract_files SET retracted_at = now()::TIMESTAMP, "
+                        "retracted_by = ? WHERE file_id = ?", [mask(who), file_id])
+            if registry in wh.record_sources(con):
+                wh.refresh_current(con, registry)  # its records fall back to earlier extracts
     typer.echo(f"retracted {registry}/{name}: its rows no longer count; run 'kvalitet run' to "
                "recompute the results")
 

@@ -176,8 +176,7 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
     outcome.absent_columns = first.absent_optional_columns
     rules: dict[str, int] = {}
     seen_ids = pl.Series("record_id", [], pl.String)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with warehouse.transaction(con):
         file_id = scalar(con, "SELECT nextval('extract_file_ids')")
         for extract in itertools.chain([first], batches):
             checked = validate(extract, schema, context)
@@ -210,13 +209,6 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
              first.delimiter, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,
              outcome.extra_columns, outcome.absent_columns],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error:  # the failed statement may have ended the transaction already
-            pass
-        raise
     outcome.status = "loaded"
     log.info("%s/%s: %d rows read, %d loaded, %d quarantined", source, outcome.file_name,
              outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined)
@@ -286,17 +278,9 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
     with warehouse.connect(warehouse_path) as con:
         # A file's uncommitted rows would otherwise grow with the file inside DuckDB.
         con.execute(f"SET memory_limit = '{warehouse.duckdb_memory_mb(4)}MB'")
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with warehouse.transaction(con):
             warehouse.claim_key(con, key, warehouse_path)
             store_reference(con, reference)
-            con.execute("COMMIT")
-        except BaseException:  # the run's one connection must not stay in a failed transaction
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            raise
         cursor = con.cursor()  # the reader's own: it asks which files are loaded already
 
         def loaded(source: str, digest: str, extract_date: dt.date) -> bool:

@@ -37,29 +37,24 @@ def write_results(con, results: pl.DataFrame, output_dir: Path, fits=(), cutoff=
     """Replace the tables' rows in one transaction; the Parquet file holds the same rows
     (written to a temporary name and renamed once the transaction committed, so a reader never
     sees half a file, nor rows the warehouse refused)."""
-    from pipelines.warehouse import set_meta
+    from pipelines.warehouse import set_meta, transaction
 
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / RESULTS_FILE
     partial = path.with_name(f".{RESULTS_FILE}.partial")
     results.write_parquet(partial, statistics=False)
     models, coefficients = model_tables(list(fits))  # noqa: F841 - read by DuckDB
-    con.execute("BEGIN TRANSACTION")
     try:
-        if cutoff is not None:
-            set_meta(con, "results_cutoff", cutoff.isoformat())
-        con.execute("DELETE FROM indicator_results")
-        con.execute("INSERT INTO indicator_results BY NAME SELECT * FROM results")
-        con.execute("DELETE FROM risk_models")
-        con.execute("INSERT INTO risk_models BY NAME SELECT * FROM models")
-        con.execute("DELETE FROM risk_model_coefficients")
-        con.execute("INSERT INTO risk_model_coefficients BY NAME SELECT * FROM coefficients")
-        con.execute("COMMIT")
+        with transaction(con):
+            if cutoff is not None:
+                set_meta(con, "results_cutoff", cutoff.isoformat())
+            con.execute("DELETE FROM indicator_results")
+            con.execute("INSERT INTO indicator_results BY NAME SELECT * FROM results")
+            con.execute("DELETE FROM risk_models")
+            con.execute("INSERT INTO risk_models BY NAME SELECT * FROM models")
+            con.execute("DELETE FROM risk_model_coefficients")
+            con.execute("INSERT INTO risk_model_coefficients BY NAME SELECT * FROM coefficients")
     except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except Exception:  # the failing statement may have ended the transaction
-            pass
         partial.unlink(missing_ok=True)
         raise
     partial.replace(path)

@@ -107,14 +107,12 @@ def _every_unit_listed(con, registries: set[str]) -> None:
     or municipality left out of the input's reference after its records loaded would leave
     them without a region or a name. Stop with that, before anything is published."""
     from pipelines.reference import BadReference
-    from pipelines.warehouse import scalar
     from schemas import EXTRACT_SCHEMAS
     from schemas.declarations import LEVELS
 
     missing = []
     for registry in sorted(registries):
-        if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                      [registry]):
+        if not warehouse.has_table(con, registry):
             continue
         units = [(c.name, LEVELS.levels[c.reference]) for c in EXTRACT_SCHEMAS[registry].columns
                  if c.reference in LEVELS.levels]

@@ -94,6 +94,28 @@ def held(path: Path) -> Iterator[None]:
 
 
 @contextmanager
+def transaction(con) -> Iterator[None]:
+    """The block's statements as one transaction: committed at its end, rolled back if it
+    fails, so the connection is never left in a failed transaction for what comes next."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")  # a full disk may first show here
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:  # the failed statement may have ended the transaction already
+            pass
+        raise
+
+
+def has_table(con, name: str) -> bool:
+    """A table or view of that name exists."""
+    return bool(scalar(con, "SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_name = ?", [name]))
+
+
+@contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse file, its tables and views created if new."""
     import threading
@@ -166,8 +188,7 @@ def record_sources(con) -> list[str]:
 
 
 def _apply_record_tables(con, source: str) -> None:
-    existed = scalar(con, "SELECT count(*) FROM information_schema.tables "
-                          "WHERE table_name = ?", [f"{source}_current_rows"])
+    existed = has_table(con, f"{source}_current_rows")
     con.execute(_render("10_tables.sql", source))
     if not existed and scalar(con, f"SELECT count(*) FROM {source}_history"):
         refresh_current(con, source)  # a warehouse from before: its current rows, once
@@ -245,9 +266,7 @@ def sql_fingerprint() -> str:
 def _shaped_by_this_code(con) -> bool:
     """The warehouse's tables and views were last created from the same SQL: applying it
     again would change nothing (and costs a noticeable part of a small run, per connection)."""
-    has_meta = scalar(con, "SELECT count(*) FROM information_schema.tables "
-                           "WHERE table_name = 'warehouse_meta'")
-    return bool(has_meta) and meta(con, "sql_fingerprint") == sql_fingerprint()
+    return has_table(con, "warehouse_meta") and meta(con, "sql_fingerprint") == sql_fingerprint()
 
 
 def _check_layout(con, path: Path) -> None:

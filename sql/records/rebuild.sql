@@ -1,6 +1,7 @@
 -- {source}_current_rows from scratch: every delivery of a record (its own history rows and its
 -- unchanged re-deliveries), the latest delivered (not retracted) extract's wins; for the same
--- extract date the later file name, then the later load. Run after a retraction, and once for a warehouse built before the table existed.
+-- extract date the later file name, then the later load. Run after a retraction, and once for
+-- a warehouse built before the table existed.
 DELETE FROM {source}_current_rows;
 INSERT INTO {source}_current_rows
 WITH deliveries AS (
