@@ -324,48 +324,60 @@ def _long_counts(wide: pl.DataFrame | None) -> pl.DataFrame:
     ]).filter(pl.col("denominator") > 0)
 
 
-def completeness_counts(con, definition: Definition, columns: dict[str, list[str]],
-                        reference: dict[str, pl.DataFrame], cutoff: dt.date) -> pl.DataFrame:
-    """Distinct (patient, hospital, date) LPR contacts, and those matched by a current
-    registry record of the same patient and hospital within +-days of the contact's date;
-    in parts split on the matched columns, so a contact and its records share a part."""
-    match = definition.completeness
-    same = ", ".join(match.same)
-    lpr = SOURCES[definition.registry]
-    unit = DECLARED_LEVELS.levels[lpr.region_from].code
-    parts = []
-    for tables in in_parts(con, {r: columns[r] for r in (definition.registry, match.registry)},
-                           {definition.registry: same, match.registry: same}, reference):
-        parts.append(_completeness_part(definition, tables, cutoff))
-        del tables  # before the next part loads, not after
-    counts = add_up(parts, [unit, "month"]).with_columns(
-        pl.lit(definition.id).alias("indicator_id"))
-    return labelled(counts).select(GRAIN + ["numerator", "denominator", "missing"])
+def completeness_counts(con, definitions: list[Definition], columns: dict[str, list[str]],
+                        reference: dict[str, pl.DataFrame], cutoff: dt.date) -> list[pl.DataFrame]:
+    """Distinct (patient, hospital, date) contacts of the patient registry (LPR), and those
+    matched by a current registry record of the same patient and hospital within +-days of
+    the contact's date. Definitions that match on the same columns share one load of the
+    contacts (the patient registry is the largest); in parts split on those columns, so a
+    contact and its records share a part."""
+    groups: dict[tuple[str, tuple[str, ...]], list[Definition]] = {}
+    for d in definitions:
+        groups.setdefault((d.registry, tuple(d.completeness.same)), []).append(d)
+    results = []
+    for (registry, same), group in groups.items():
+        needed = {registry: columns[registry]}
+        for d in group:  # the matched registries: only the columns the match reads
+            match = d.completeness.registry
+            needed[match] = sorted({*needed.get(match, []), *same,
+                                    SOURCES[match].period_column})
+        parts: dict[str, list[pl.DataFrame]] = {d.id: [] for d in group}
+        for tables in in_parts(con, needed, {r: ", ".join(same) for r in needed}, reference):
+            done = pl.collect_all([_completeness_part(d, tables, cutoff) for d in group])
+            for d, part in zip(group, done):
+                parts[d.id].append(part)
+            del tables, done  # before the next part loads, not after
+        unit = DECLARED_LEVELS.levels[SOURCES[registry].region_from].code
+        for d in group:
+            counts = add_up(parts[d.id], [unit, "month"]).with_columns(
+                pl.lit(d.id).alias("indicator_id"))
+            results.append(labelled(counts).select(GRAIN + ["numerator", "denominator", "missing"]))
+    return results
 
 
-def _completeness_part(definition: Definition, tables: Tables, cutoff: dt.date) -> pl.DataFrame:
+def _completeness_part(definition: Definition, tables: Tables, cutoff: dt.date) -> pl.LazyFrame:
     """Neither side is made distinct before the join: the group-by after it makes the
     contacts distinct, and a repeated record cannot change whether one is near."""
     match = definition.completeness
-    compiled = compile_definition(definition, Compiler("lpr"), cutoff)
-    contacts = (tables.registries["lpr"]
-                .filter((period_date("lpr") <= cutoff) & compiled.denominator)
-                .select(*match.same, period_date("lpr").alias("contact_date")))
+    patients = definition.registry
+    compiled = compile_definition(definition, Compiler(patients), cutoff)
+    contacts = (tables.registries[patients]
+                .filter((period_date(patients) <= cutoff) & compiled.denominator)
+                .select(*match.same, period_date(patients).alias("contact_date")))
     records = (tables.registries[match.registry]
                .select(*match.same, period_date(match.registry).alias("record_date")))
     near = (pl.col("record_date") - pl.col("contact_date")).dt.total_days().abs() <= match.days
     flagged = (contacts.join(records, on=match.same, how="left")
                .group_by(*match.same, "contact_date")
                .agg(near.fill_null(False).any().alias("matched")))
-    lpr = SOURCES[definition.registry]
-    unit = DECLARED_LEVELS.levels[lpr.region_from].code
+    source = SOURCES[patients]
+    unit = DECLARED_LEVELS.levels[source.region_from].code
     return (flagged
-            .group_by(pl.col(lpr.region_column).alias(unit),
+            .group_by(pl.col(source.region_column).alias(unit),
                       month_key(pl.col("contact_date")).alias("month"))
             .agg(pl.col("matched").sum().cast(pl.Int64).alias("numerator"),
                  pl.len().cast(pl.Int64).alias("denominator"),
-                 pl.lit(0, pl.Int64).alias("missing"))
-            .collect())
+                 pl.lit(0, pl.Int64).alias("missing")))
 
 
 def region_lookup(level, tables: Tables) -> pl.DataFrame:
@@ -589,10 +601,10 @@ def compute_all(con, definitions: list[Definition], cutoff: dt.date | None = Non
     grains, values, fits = [], [], []
     by_registry: dict[str, list[Definition]] = {}
     for d in definitions:
-        if d.type == "completeness":
-            grains.append(completeness_counts(con, d, columns, reference, cutoff))
-        else:
+        if d.type != "completeness":
             by_registry.setdefault(d.registry, []).append(d)
+    grains += completeness_counts(con, [d for d in definitions if d.type == "completeness"],
+                                  columns, reference, cutoff)
     for registry, group in by_registry.items():
         log.info("computing %d indicators on %s", len(group), registry)
         counts, medians_, registry_fits = registry_counts(con, registry, group, columns,
