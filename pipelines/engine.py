@@ -436,17 +436,30 @@ ADDITIVE = [*COUNTS, "expected", "variance"]  # expected events and their varian
 
 
 def roll_up(grain: pl.DataFrame, definitions: list[Definition], tables: Tables) -> pl.DataFrame:
-    """Months per unit from the grain, years from the months: counts add up by construction."""
+    """Months per unit from the grain, years from the months: counts add up by construction.
+    Expected events and their variance are summed apart, over the cells that have them (the
+    risk-adjusted indicators'): their order-independent sum sorts within each group."""
     grain = grain.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("expected", "variance")
                                if c not in grain.columns)
-    sums = [pl.col(c).sum() for c in COUNTS] + [
-        pl.when(pl.col(c).is_not_null().any()).then(canonical_sum(pl.col(c))).alias(c)
-        for c in ("expected", "variance")]
+    counts = [pl.col(c).sum() for c in COUNTS]
+    risk = [canonical_sum(pl.col(c)).alias(c) for c in ("expected", "variance")]
+    modelled = grain.filter(pl.col("expected").is_not_null() | pl.col("variance").is_not_null())
+    keys = ["indicator_id", "month", "unit_code", "level"]
     # Level by level: all levels at once would hold every level's copy of the grain together.
-    months = pl.concat([part.collect() for part in
-                        _by_unit(grain.lazy(), definitions, tables, sums, ["month"], apart=True)])
+    months = pl.concat([
+        part.collect() for part in
+        _by_unit(grain.lazy().drop("expected", "variance"), definitions, tables, counts,
+                 ["month"], apart=True)])
+    if modelled.height:
+        sums = pl.concat(part.collect() for part in
+                         _by_unit(modelled.lazy(), definitions, tables, risk, ["month"], apart=True))
+        months = months.join(sums, on=keys, how="left", nulls_equal=True)
+    else:
+        months = months.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("expected", "variance"))
     years = months.lazy().group_by("indicator_id", "level", "unit_code",
-                                   pl.col("month").str.slice(0, 4).alias("period")).agg(sums)
+                                   pl.col("month").str.slice(0, 4).alias("period")).agg(
+        *counts, *(pl.when(pl.col(c).is_not_null().any()).then(canonical_sum(pl.col(c))).alias(c)
+                   for c in ("expected", "variance")))
     return pl.concat([
         months.lazy().rename({"month": "period"}).with_columns(pl.lit("month").alias("period_type")),
         years.with_columns(pl.lit("year").alias("period_type")),
