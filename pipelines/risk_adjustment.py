@@ -10,17 +10,16 @@ regression, at a fraction of the cost. Expected counts and their variances
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-# GLM and its families, not statsmodels.api (which also imports time series, a second of startup).
-from statsmodels.genmod import families
-from statsmodels.genmod.generalized_linear_model import GLM
-from scipy import stats
+# scipy.special's functions, which scipy.stats' chi-square calls: scipy.stats itself takes
+# half a second to import.
+from scipy import special
 
 from pipelines.definitions import CaseMixVariable, Definition
+from pipelines.logistic import fit_logistic
 
 log = logging.getLogger("kvalitet.risk")
 
@@ -130,7 +129,7 @@ def hosmer_lemeshow(p: np.ndarray, events: np.ndarray, n: np.ndarray, groups: in
             chi2 += (observed - expected) ** 2 / (expected * (1 - expected / size))
             used += 1
     df = max(used - 2, 1)
-    return float(chi2), df, float(stats.chi2.sf(chi2, df))
+    return float(chi2), df, float(special.chdtrc(df, chi2))  # = scipy.stats.chi2.sf
 
 
 def fit_year(patterns: pl.DataFrame, definition: Definition, year: str) -> tuple[np.ndarray, ModelFit]:
@@ -139,18 +138,16 @@ def fit_year(patterns: pl.DataFrame, definition: Definition, year: str) -> tuple
     X, names, dropped = design(patterns, variables, definition.id, year)
     events = patterns["events"].to_numpy().astype(float)
     n = patterns["n"].to_numpy().astype(float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = GLM(np.column_stack([events, n - events]), X, family=families.Binomial())
-        result = model.fit(tol=1e-10, maxiter=100)  # 1e-12 is below float noise at millions
-    converged = bool(result.converged) and np.all(np.isfinite(result.params))
+    with np.errstate(all="ignore"):  # a separated model overflows on its way out; refused below
+        result = fit_logistic(X, events, n, tol=1e-10)  # 1e-12 is below float noise at millions
+    converged = result.converged and bool(np.all(np.isfinite(result.params)))
     if not converged or np.any(np.abs(result.params) > 30):
         raise RiskModelError(f"{definition.id} {year}: the case-mix model did not converge "
                              f"(terms {', '.join(names)}); check for separation")
     p = result.predict(X)
     ci = result.conf_int()
     coefficients = pl.DataFrame({
-        "term": names, "estimate": result.params, "std_error": result.bse,
+        "term": names, "estimate": result.params, "std_error": result.std_errors,
         "ci_low": ci[:, 0], "ci_high": ci[:, 1], "odds_ratio": np.exp(result.params),
     })
     chi2, df, p_value = hosmer_lemeshow(p, events, n)
@@ -214,10 +211,13 @@ def expected_from_patterns(cells: pl.DataFrame, definition: Definition, grain: l
 
 
 def poisson_interval(observed: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (Garwood) interval for a Poisson count."""
+    """Exact (Garwood) interval for a Poisson count: half the chi-square quantiles, which are
+    2 * gammaincinv(df / 2, q) (as scipy.stats.chi2.ppf computes them), so the gamma quantile
+    of the count itself."""
     observed = np.asarray(observed, float)
-    low = np.where(observed > 0, stats.chi2.ppf(alpha / 2, 2 * observed) / 2, 0.0)
-    high = stats.chi2.ppf(1 - alpha / 2, 2 * (observed + 1)) / 2
+    with np.errstate(all="ignore"):
+        low = np.where(observed > 0, special.gammaincinv(observed, alpha / 2), 0.0)
+    high = special.gammaincinv(observed + 1, 1 - alpha / 2)
     return low, high
 
 

@@ -23,16 +23,18 @@ def _environment(**extra) -> dict:
     return env
 
 
-def test_a_direct_run_imports_neither_prefect_nor_hypothesis(input_dir, tmp_path):
+def test_a_direct_run_imports_neither_prefect_nor_hypothesis_nor_statsmodels(input_dir, tmp_path):
     """The whole run, not only the imports of its modules: a lazy import on the way (a task
-    wrapper, Pandera's data-synthesis strategies) would show here."""
+    wrapper, Pandera's data-synthesis strategies, the statistics libraries of a risk model
+    or an interval) would show here."""
     write_extract(input_dir, "stroke", "2024-06-30",
                   [stroke_row(record_id=f"R{i}") for i in range(6)])
     code = ("import json, sys\nfrom pipelines.cli import app\n"
             f"try:\n    app(['run', '--input', {str(input_dir)!r}, '--output', "
             f"{str(tmp_path / 'out')!r}])\nexcept SystemExit as stop:\n    status = stop.code\n"
             "print(json.dumps({'status': status, 'loaded': sorted({m.split('.')[0] for m in "
-            "sys.modules if m.split('.')[0] in ('prefect', 'hypothesis')})}))")
+            "sys.modules if m.split('.')[0] in ('prefect', 'hypothesis', 'statsmodels') "
+            "or m == 'scipy.stats'})}))")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            cwd=ROOT, env=_environment(KVALITET_ORCHESTRATION="direct"))
     outcome = json.loads(shown.stdout.strip().splitlines()[-1])

@@ -1,0 +1,76 @@
+"""The case-mix models' fit: a binomial GLM with logit link on grouped data, by IRLS.
+
+statsmodels' GLM fits exactly this, and the tests hold this fit to it (coefficients,
+standard errors, predictions). It is not imported in a run because importing it
+(with SciPy's statistics and pandas) costs 0.5-0.9 s, a sixth of a run at a registry's
+typical size, for a fit that takes milliseconds on a few hundred covariate patterns.
+The steps are statsmodels' own: start at mu = (y + 1/2) / 2, weighted least squares
+on the working response, stop when the deviance changes by at most ``tol``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipelines.intervals import Z95
+
+EPS = np.finfo(float).eps
+
+
+@dataclass(frozen=True)
+class LogisticFit:
+    params: np.ndarray
+    std_errors: np.ndarray
+    converged: bool
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return _inverse_logit(X @ self.params)
+
+    def conf_int(self) -> np.ndarray:
+        """95 % Wald intervals, one row (low, high) per coefficient."""
+        return np.column_stack([self.params - Z95 * self.std_errors,
+                                self.params + Z95 * self.std_errors])
+
+
+def _inverse_logit(eta: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-eta))
+
+
+def _deviance(y: np.ndarray, mu: np.ndarray, n: np.ndarray) -> float:
+    """Binomial deviance of proportions ``y`` of ``n`` trials (statsmodels' formula: the
+    ratios floored at machine epsilon, so y = 0 or 1 contribute their finite part)."""
+    events = np.clip(y / (mu + 1e-20), EPS, np.inf)
+    non_events = np.clip((1.0 - y) / (1.0 - mu + 1e-20), EPS, np.inf)
+    return float(np.sum(2 * n * (y * np.log(events) + (1 - y) * np.log(non_events))))
+
+
+def fit_logistic(X: np.ndarray, events: np.ndarray, n: np.ndarray, tol: float = 1e-10,
+                 max_iterations: int = 100) -> LogisticFit:
+    """Maximum-likelihood coefficients for ``events`` out of ``n`` per row of ``X`` (each row
+    a covariate pattern), with standard errors from the inverse information."""
+    y = events / n
+    mu = (y + 0.5) / 2
+    clean = np.clip(mu, EPS, 1 - EPS)
+    eta = np.log(clean / (1.0 - clean))
+    deviance = _deviance(y, mu, n)
+    converged = False
+    params = np.zeros(X.shape[1])
+    weights = np.ones(len(y))
+    for _ in range(max_iterations):
+        clean = np.clip(mu, EPS, 1 - EPS)
+        variance = clean * (1 - clean)
+        weights = n * variance  # 1 / (link'(mu)^2 V(mu)), times the trials
+        working = eta + (y - mu) / variance
+        root = np.sqrt(weights)
+        params = np.linalg.lstsq(X * root[:, None], working * root, rcond=None)[0]
+        eta = X @ params
+        mu = _inverse_logit(eta)
+        previous, deviance = deviance, _deviance(y, mu, n)
+        if abs(deviance - previous) <= tol:
+            converged = True
+            break
+    weighted = X * np.sqrt(weights)[:, None]
+    covariance = np.linalg.pinv(weighted.T @ weighted)
+    return LogisticFit(params, np.sqrt(np.diag(covariance)), converged)
