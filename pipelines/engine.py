@@ -360,18 +360,20 @@ def _completeness_part(definition: Definition, tables: Tables, cutoff: dt.date) 
     contacts distinct, and a repeated record cannot change whether one is near."""
     match = definition.completeness
     patients = definition.registry
+    source = SOURCES[patients]
+    unit = DECLARED_LEVELS.levels[source.region_from].code
+    # A contact is a patient at a hospital on a day, whichever columns the match compares.
+    contact = list(dict.fromkeys([*match.same, source.region_column]))
     compiled = compile_definition(definition, Compiler(patients), cutoff)
     contacts = (tables.registries[patients]
                 .filter((period_date(patients) <= cutoff) & compiled.denominator)
-                .select(*match.same, period_date(patients).alias("contact_date")))
+                .select(*contact, period_date(patients).alias("contact_date")))
     records = (tables.registries[match.registry]
                .select(*match.same, period_date(match.registry).alias("record_date")))
     near = (pl.col("record_date") - pl.col("contact_date")).dt.total_days().abs() <= match.days
     flagged = (contacts.join(records, on=match.same, how="left")
-               .group_by(*match.same, "contact_date")
+               .group_by(*contact, "contact_date")
                .agg(near.fill_null(False).any().alias("matched")))
-    source = SOURCES[patients]
-    unit = DECLARED_LEVELS.levels[source.region_from].code
     return (flagged
             .group_by(pl.col(source.region_column).alias(unit),
                       month_key(pl.col("contact_date")).alias("month"))

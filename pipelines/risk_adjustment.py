@@ -96,8 +96,15 @@ def design(patterns: pl.DataFrame, variables: list[CaseMixVariable], indicator: 
     return np.column_stack(columns), names, dropped
 
 
+def tied(p: np.ndarray) -> np.ndarray:
+    """Risks as compared for ties: patterns of equal risk in exact arithmetic (twin categories,
+    a variable without effect) differ in their last bits, which must not order them."""
+    return np.round(p, 12)
+
+
 def c_statistic(p: np.ndarray, events: np.ndarray, n: np.ndarray) -> float:
     """Area under the ROC curve from patterns: P(p_event > p_non-event), ties count half."""
+    p = tied(p)
     order = np.argsort(p, kind="stable")
     p, events, non_events = p[order], events[order].astype(float), (n - events)[order].astype(float)
     unique, groups = np.unique(p, return_inverse=True)
@@ -110,14 +117,16 @@ def c_statistic(p: np.ndarray, events: np.ndarray, n: np.ndarray) -> float:
 
 def hosmer_lemeshow(p: np.ndarray, events: np.ndarray, n: np.ndarray, groups: int = 10
                     ) -> tuple[float, int, float]:
-    """Groups cut at the deciles of the records' predicted risk (ties stay together, as in
-    R's ResourceSelection::hoslem.test); chi-square with groups - 2 degrees of freedom."""
-    order = np.argsort(p, kind="stable")
-    p, events, n = p[order], events[order], n[order]
+    """Groups cut at the deciles of the records' predicted risk (ties, as ``tied`` compares
+    them, stay together, as in R's ResourceSelection::hoslem.test); chi-square with
+    groups - 2 degrees of freedom."""
+    risk = tied(p)
+    order = np.argsort(risk, kind="stable")
+    p, risk, events, n = p[order], risk[order], events[order], n[order]
     cumulative = np.cumsum(n) / n.sum()
-    cuts = np.unique(np.array([p[np.searchsorted(cumulative, q)] if q < 1 else p[-1]
+    cuts = np.unique(np.array([risk[np.searchsorted(cumulative, q)] if q < 1 else risk[-1]
                                for q in np.linspace(0, 1, groups + 1)]))
-    group = np.clip(np.searchsorted(cuts, p, side="left") - 1, 0, None) if len(cuts) > 1 \
+    group = np.clip(np.searchsorted(cuts, risk, side="left") - 1, 0, None) if len(cuts) > 1 \
         else np.zeros(len(p), int)
     chi2 = 0.0
     used = 0

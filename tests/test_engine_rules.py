@@ -225,6 +225,33 @@ def test_completeness_against_lpr(input_dir):
     assert levels == {"national", "region", "hospital"}
 
 
+def test_completeness_matched_on_the_patient_alone_still_counts_contacts_per_hospital(input_dir):
+    """A definition whose match leaves the hospital out: a record at any hospital matches,
+    and a contact is still the patient at one hospital on one day (review finding: this
+    stopped the run, as the contacts lost the column they are counted by)."""
+    lpr = next(d for d in DEFINITIONS if d.id == "COMPL_STROKE")
+    anywhere = lpr.model_copy(update={
+        "id": "COMPL_ANYWHERE", "completeness": lpr.completeness.model_copy(update={"same": ["pseudonym"]})})
+    patient = [cpr_for(dt.date(1950, 1, 1), i) for i in range(3)]
+    write_extract(input_dir, "stroke", "2024-12-31",
+                  [stroke_row(record_id=f"S{i}", cpr=patient[i]) for i in range(3)])
+    write_extract(input_dir, "lpr", "2024-12-31", [
+        lpr_row(cpr=patient[0], admission_at="2024-03-10 08:00"),
+        lpr_row(cpr=patient[0], hospital_code="H402", admission_at="2024-03-10 09:00"),  # 2nd
+        lpr_row(cpr=patient[1], hospital_code="H402"),             # record elsewhere: matched
+        lpr_row(cpr=patient[2], admission_at="2024-03-12 08:00"),  # +2 days: not matched
+    ])
+    path = input_dir.parent / "w.duckdb"
+    ingest_directory(input_dir, path, TEST_KEY)
+    with warehouse.connect(path) as con:
+        frame = engine.compute(con, [lpr, anywhere], dt.date(2024, 12, 31))
+    assert counts(frame, "COMPL_ANYWHERE") == (3, 4, 0)
+    assert counts(frame, "COMPL_STROKE") == (1, 4, 0)  # the same hospital: only S0's own
+    by_hospital = frame.filter(pl.col("indicator_id") == "COMPL_ANYWHERE",
+                               pl.col("level") == "hospital", pl.col("period") == "2024")
+    assert dict(zip(by_hospital["unit_code"], by_hospital["denominator"])) == {"H401": 2, "H402": 2}
+
+
 def test_levels_use_the_hospital_region_and_the_residence(input_dir):
     rows = strokes({"hospital_code": "H401", "municipality_code": "751"},   # Copenhagen hosp., Aarhus resident
                    {"hospital_code": "H201", "municipality_code": "751"})

@@ -1,6 +1,7 @@
 """The case-mix fit (pipelines/logistic.py) against statsmodels' binomial GLM, which a run
 no longer imports: coefficients, standard errors, intervals and predictions on random
-grouped data, a separated category, and SciPy's chi-square to the bit."""
+grouped data, a separated category, and SciPy's chi-square to the bit. (Millions of records
+per pattern and tied risks: tests/test_logistic_limits.py.)"""
 
 from __future__ import annotations
 
@@ -59,8 +60,13 @@ def test_the_fit_equals_statsmodels_glm(data):
     if not reference.converged or np.any(np.abs(reference.params) > 30):
         return  # refused by the risk adjustment either way (see the test below)
     np.testing.assert_allclose(ours.params, reference.params, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(ours.std_errors, reference.bse, rtol=1e-8)
-    np.testing.assert_allclose(ours.conf_int(), reference.conf_int(), rtol=1e-8, atol=1e-9)
+    # Ours: the information at the fit; statsmodels': at the iteration before its last, which
+    # is off by up to ~2e-6 with a few events (3 of 36: 0.6154873 against the exact 0.6154882).
+    np.testing.assert_allclose(ours.std_errors, reference.bse, rtol=1e-5)
+    information = -reference.model.hessian(ours.params, observed=False)
+    np.testing.assert_allclose(ours.std_errors, np.sqrt(np.diag(np.linalg.inv(information))),
+                               rtol=1e-9)
+    np.testing.assert_allclose(ours.conf_int(), reference.conf_int(), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(ours.predict(X), reference.predict(X), rtol=1e-10)
     # With an intercept, the maximum-likelihood expected events equal the observed ones.
     assert (ours.predict(X) * n).sum() == pytest.approx(events.sum(), rel=1e-9)
