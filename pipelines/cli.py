@@ -548,7 +548,7 @@ def model_report(
                f"{m['hosmer_lemeshow_chi2']:.2f} on {m['hosmer_lemeshow_df']} df, "
                f"p = {m['hosmer_lemeshow_p']:.3f}; converged: {m['converged']}")
     if m["dropped_categories"]:
-        typer.echo(f"  dropped (no records): {m['dropped_categories']}")
+        typer.echo(f"  dropped (no records, or aliased): {m['dropped_categories']}")
     typer.echo(f"  {'term':<28}{'estimate':>10}{'std.err':>10}{'OR':>9}{'95% CI of OR':>22}")
     import math
 

@@ -82,8 +82,21 @@ def fit_logistic(X: np.ndarray, events: np.ndarray, n: np.ndarray, tol: float = 
             converged = True
             break
     # The information at the fitted probabilities (statsmodels takes the previous iteration's,
-    # which moves its standard errors by up to ~1e-7 with where its iterations stop).
+    # which moves its standard errors by up to ~1e-7 with where its iterations stop), inverted
+    # through the weighted design's SVD as statsmodels does: forming X'WX first would square
+    # the condition number, and a category whose every record has the event (weight ~1e-13)
+    # would get a NaN or zero standard error.
     clean = np.clip(mu, EPS, 1 - EPS)
-    weighted = X * np.sqrt(n * clean * (1 - clean))[:, None]
-    covariance = np.linalg.pinv(weighted.T @ weighted)
-    return LogisticFit(params, np.sqrt(np.diag(covariance)), converged)
+    inverse = np.linalg.pinv(X * np.sqrt(n * clean * (1 - clean))[:, None])
+    return LogisticFit(params, np.sqrt(np.diag(inverse @ inverse.T)), converged)
+
+
+def independent_columns(X: np.ndarray) -> list[int]:
+    """The columns of ``X`` that are not linear combinations of columns before them: an
+    aliased term (two case-mix variables that always move together) is left out, as R's glm
+    leaves it out (its coefficient NA); the fitted probabilities do not change."""
+    kept: list[int] = []
+    for column in range(X.shape[1]):
+        if np.linalg.matrix_rank(X[:, kept + [column]]) > len(kept):
+            kept.append(column)
+    return kept

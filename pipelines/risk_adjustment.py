@@ -19,7 +19,7 @@ import polars as pl
 from scipy import special
 
 from pipelines.definitions import CaseMixVariable, Definition
-from pipelines.logistic import fit_logistic
+from pipelines.logistic import fit_logistic, independent_columns
 
 log = logging.getLogger("kvalitet.risk")
 
@@ -83,6 +83,11 @@ def design(patterns: pl.DataFrame, variables: list[CaseMixVariable], indicator: 
                     if i not in kept]
         for index in kept:
             n, events = counts[index]
+            if events == n:
+                log.warning("%s %s: every record of case-mix category %s=%s has the event; its "
+                            "coefficient is where the fit stopped (the likelihood has no "
+                            "maximum) and its expected events equal the observed", indicator,
+                            year, variable.name, variable.categories[index].label)
             if events == 0:
                 raise RiskModelError(
                     f"{indicator} {year}: case-mix variable {variable.name!r}, category "
@@ -147,18 +152,25 @@ def fit_year(patterns: pl.DataFrame, definition: Definition, year: str) -> tuple
     X, names, dropped = design(patterns, variables, definition.id, year)
     events = patterns["events"].to_numpy().astype(float)
     n = patterns["n"].to_numpy().astype(float)
+    kept = independent_columns(X)
+    if len(kept) < len(names):
+        log.warning("%s %s: case-mix terms %s always move with other terms (aliased); left "
+                    "out of the model, as R's glm leaves them out", definition.id, year,
+                    ", ".join(names[i] for i in range(len(names)) if i not in kept))
     with np.errstate(all="ignore"):  # a separated model overflows on its way out; refused below
-        result = fit_logistic(X, events, n, tol=1e-10)  # 1e-12 is below float noise at millions
+        result = fit_logistic(X[:, kept], events, n, tol=1e-10)  # 1e-12: float noise at millions
     converged = result.converged and bool(np.all(np.isfinite(result.params)))
     if not converged or np.any(np.abs(result.params) > 30):
         raise RiskModelError(f"{definition.id} {year}: the case-mix model did not converge "
                              f"(terms {', '.join(names)}); check for separation")
-    p = result.predict(X)
+    p = result.predict(X[:, kept])
     ci = result.conf_int()
     coefficients = pl.DataFrame({
-        "term": names, "estimate": result.params, "std_error": result.std_errors,
-        "ci_low": ci[:, 0], "ci_high": ci[:, 1], "odds_ratio": np.exp(result.params),
+        "term": [names[i] for i in kept], "estimate": result.params,
+        "std_error": result.std_errors, "ci_low": ci[:, 0], "ci_high": ci[:, 1],
+        "odds_ratio": np.exp(result.params),
     })
+    dropped = dropped + [f"{names[i]} (aliased)" for i in range(len(names)) if i not in kept]
     chi2, df, p_value = hosmer_lemeshow(p, events, n)
     fit = ModelFit(definition.id, year, int(n.sum()), int(events.sum()), converged,
                    c_statistic(p, events, n), chi2, df, p_value, coefficients, dropped)

@@ -59,6 +59,12 @@ def test_the_fit_equals_statsmodels_glm(data):
     assert ours.converged == bool(reference.converged)
     if not reference.converged or np.any(np.abs(reference.params) > 30):
         return  # refused by the risk adjustment either way (see the test below)
+    risk = reference.predict(X)
+    if np.any((risk < 1e-7) | (risk > 1 - 1e-7)):
+        # A category (or the reference) without events or non-events: no maximum, so the
+        # coefficients and standard errors are where each fit stopped; the risks are not.
+        np.testing.assert_allclose(ours.predict(X), reference.predict(X), atol=1e-9)
+        return
     np.testing.assert_allclose(ours.params, reference.params, rtol=1e-9, atol=1e-9)
     # Ours: the information at the fit; statsmodels': at the iteration before its last, which
     # is off by up to ~2e-6 with a few events (3 of 36: 0.6154873 against the exact 0.6154882).
@@ -66,7 +72,7 @@ def test_the_fit_equals_statsmodels_glm(data):
     information = -reference.model.hessian(ours.params, observed=False)
     np.testing.assert_allclose(ours.std_errors, np.sqrt(np.diag(np.linalg.inv(information))),
                                rtol=1e-9)
-    np.testing.assert_allclose(ours.conf_int(), reference.conf_int(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ours.conf_int(), reference.conf_int(), rtol=1e-5, atol=2e-5)
     np.testing.assert_allclose(ours.predict(X), reference.predict(X), rtol=1e-10)
     # With an intercept, the maximum-likelihood expected events equal the observed ones.
     assert (ours.predict(X) * n).sum() == pytest.approx(events.sum(), rel=1e-9)
