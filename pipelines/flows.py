@@ -8,6 +8,7 @@ indicator overview, links to the reports).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -61,18 +62,33 @@ def tie_temporary_server_to_this_process() -> None:
     server.subprocess = TiedSubprocess()
 
 
+@contextlib.contextmanager
 def foreground_settings():
     """Prefect's settings for a run the command line starts and waits for. No flow-run
     heartbeats: they exist to find runs whose process died unseen, and the command's own exit
     says that; their thread, which sleeps in whole seconds, held every run's end up to a
-    second. PREFECT_FLOWS_HEARTBEAT_FREQUENCY, when set, is followed."""
-    import contextlib
-
+    second. PREFECT_FLOWS_HEARTBEAT_FREQUENCY, when set, is followed. On the way out the
+    run's last logs are sent to the server (see send_last_logs)."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "").strip():
-        return contextlib.nullcontext()
-    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    settings = (contextlib.nullcontext()
+                if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "").strip()
+                else temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+    with settings:
+        try:
+            yield
+        finally:
+            send_last_logs()
+
+
+def send_last_logs(timeout: float = 60) -> None:
+    """Prefect sends logs to its server in the background and, at exit, gives what is left
+    5 s: on a loaded machine that is too short, and the server kept no log of the run at all
+    (seen with two test suites running at once). Waiting here, with the server still up,
+    keeps every log line of a finished or failed run."""
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout)
 
 
 class PrefectRunner:

@@ -1,6 +1,6 @@
-"""Review of fe97c40 (completeness indicators matching on the same columns share one load of
-LPR): definitions that share the load, and those that do not, must count as if each were
-computed alone, whole or in parts."""
+"""Completeness indicators that match on the same columns share one load of LPR: definitions
+that share the load, and those that do not, count as if each were computed alone, whole or
+in parts (written by review)."""
 
 from __future__ import annotations
 
