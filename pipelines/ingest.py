@@ -23,7 +23,7 @@ from pipelines.privacy import mask, masked_frame, one_line
 from pipelines.warehouse import scalar
 from pipelines.extract_reader import ROW_NUMBER, FileFormat, content_hash, iter_extract_batches
 from pipelines.pseudonym import pseudonymise
-from pipelines.read_ahead import ReadAhead
+from pipelines.read_ahead import ReadAhead, run_reader
 from pipelines.reference import Reference, load_reference, store_reference
 from pipelines.sources import SOURCES, BadInputLayout, UnreadableExtract, extract_date_of
 from pipelines.validation import validate
@@ -260,6 +260,13 @@ def told_formats(input_dir: Path) -> dict[str, FileFormat]:
     return formats
 
 
+def _already_loaded(cursor) -> Callable[[str, str, dt.date], bool]:
+    """The reader's question, on its own cursor: is this file (by content) loaded already?"""
+    def loaded(source: str, digest: str, extract_date: dt.date) -> bool:
+        return bool(cursor.execute(ALREADY_LOADED, [source, digest, extract_date]).fetchall())
+    return loaded
+
+
 def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
                      formats: dict[str, FileFormat] | None = None,
                      progress: Callable[[int, int, str], None] | None = None,
@@ -281,22 +288,25 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
         with warehouse.transaction(con):
             warehouse.claim_key(con, key, warehouse_path)
             store_reference(con, reference)
-        cursor = con.cursor()  # the reader's own: it asks which files are loaded already
-
-        def loaded(source: str, digest: str, extract_date: dt.date) -> bool:
-            return bool(cursor.execute(ALREADY_LOADED, [source, digest, extract_date]).fetchall())
-
-        reader = ReadAhead(files, formats, today, loaded)
+        run = run_reader(input_dir)
+        if run is not None:  # the run's reader, over every registry's files
+            reader, places = run.reader(con, discover(input_dir)[0], formats, today,
+                                        _already_loaded)
+        else:
+            cursor = con.cursor()  # the reader's own: it asks which files are loaded already
+            reader = ReadAhead(files, formats, today, _already_loaded(cursor))
+            places = {file: place for place, file in enumerate(files)}
         try:
             for done, (source, path) in enumerate(files):
                 if progress:
                     progress(done, len(files), f"{source}/{mask(path.name)}")
                 outcomes.append(ingest_file(con, source, path, reference, key,
                                             formats.get(source, FileFormat()), today,
-                                            (reader, done)))
+                                            (reader, places[(source, path)])))
         finally:
-            reader.close()
-            cursor.close()
+            if run is None:
+                reader.close()
+                cursor.close()
         if progress:
             progress(len(files), len(files), "done")
     return IngestSummary(files=outcomes, unrecognised=unrecognised)

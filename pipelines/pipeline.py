@@ -39,6 +39,7 @@ class Runner(Protocol):
     def cached(self, name: str, target: Path, content_key: str, *args, refresh: bool = False): ...
     def publish(self, output_dir: Path, validation: dict, reports: dict, summary: dict) -> None: ...
     def holding(self, warehouse_path: Path) -> ContextManager: ...
+    def reading(self, input_dir: Path) -> ContextManager: ...
 
 
 class DirectRunner:
@@ -49,6 +50,13 @@ class DirectRunner:
         from pipelines import warehouse
 
         return warehouse.held(warehouse_path)
+
+    def reading(self, input_dir):
+        """One reader for all registries: the next one's first file is read while the
+        current one's last batches are written."""
+        from pipelines.read_ahead import across_registries
+
+        return across_registries(input_dir)
 
     def ingest(self, input_dir, warehouse_path, source, demo):
         return gated(steps.ingest_registry)(input_dir, warehouse_path, source, demo)
@@ -115,17 +123,18 @@ def pipeline(input_dir: Path, output_dir: Path, warehouse: Optional[Path] = None
         steps.claim_key(warehouse_path, demo)  # another key is refused before anything loads
         fatal = (settings.MissingPseudonymKey, FatalIngestError, WarehouseError, BadInputLayout)
         ingests, failed_registries = [], {}
-        for source in steps.registries_present(input_dir):
-            t = time.perf_counter()
-            try:
-                ingests.append(runner.ingest(input_dir, warehouse_path, source, demo))
-            except fatal:
-                raise
-            except Exception as problem:  # one registry's failure does not stop the others
-                failed_registries[source] = one_line(problem)
-                log.error("registry %s failed: %s", source, failed_registries[source])
-                continue
-            timings[f"ingest_{source}"] = round(time.perf_counter() - t, 3)
+        with runner.reading(input_dir):
+            for source in steps.registries_present(input_dir):
+                t = time.perf_counter()
+                try:
+                    ingests.append(runner.ingest(input_dir, warehouse_path, source, demo))
+                except fatal:
+                    raise
+                except Exception as problem:  # one registry's failure does not stop the others
+                    failed_registries[source] = one_line(problem)
+                    log.error("registry %s failed: %s", source, failed_registries[source])
+                    continue
+                timings[f"ingest_{source}"] = round(time.perf_counter() - t, 3)
         unrecognised = sorted(set(steps.unrecognised_entries(input_dir))
                               | {u for i in ingests for u in i.get("unrecognised", [])})
         ingests.append({"files": [], "unrecognised": unrecognised})

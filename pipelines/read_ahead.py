@@ -7,15 +7,21 @@ speed there is. One background thread reads the files in ingest's order, at most
 ahead of the writer, so memory holds two batches instead of one. Whatever the reader meets
 (an unreadable file, a damaged batch) is handed to the writer at the point where it would
 have met it itself, so every failure stays with its file exactly as without reading ahead.
+
+A run that loads its registries one after another (``across_registries``) keeps one reader
+for all of them: the next registry's first file is read while the current one's last
+batches are written, instead of each registry's reader starting from nothing (about 1 s of
+a 10M-row run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import queue
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pipelines.extract_reader import FileFormat, RawExtract, content_hash, iter_extract_batches
 from pipelines.sources import extract_date_of
@@ -80,7 +86,8 @@ class ReadAhead:
     # -- the writer's side -----------------------------------------------------------------
     def _next(self, index: int) -> tuple | None:
         """The next item of file ``index`` (None: the reader skipped it); items of earlier
-        files the writer gave up are dropped."""
+        files the writer gave up (or never asked for) are dropped, and no longer read."""
+        self._abandoned = max(self._abandoned, index - 1)
         while True:
             item = self._pending or self._queue.get()
             self._pending = None
@@ -123,3 +130,52 @@ class ReadAhead:
             except queue.Empty:
                 pass
         self._thread.join()
+
+
+Files = list[tuple[str, Path]]
+
+
+class RunReader:
+    """One reader over every extract of an input, shared by the registries' ingests of one
+    run; started by the first of them, on its warehouse connection."""
+
+    def __init__(self) -> None:
+        self._reader: ReadAhead | None = None
+        self._places: dict[tuple[str, Path], int] = {}
+        self._cursor = None
+
+    def reader(self, con, files: Files, formats: dict[str, FileFormat], today: dt.date,
+               already_loaded: Callable) -> tuple[ReadAhead, dict[tuple[str, Path], int]]:
+        """The run's reader over ``files`` (all of the input, in ingest's order) and each
+        file's place in it. ``already_loaded(cursor)`` makes the reader's check for loaded
+        files, on a cursor of ``con`` that lives as long as the reader."""
+        if self._reader is None:
+            self._cursor = con.cursor()
+            self._reader = ReadAhead(files, formats, today, already_loaded(self._cursor))
+            self._places = {file: place for place, file in enumerate(files)}
+        return self._reader, self._places
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._cursor.close()
+
+
+_RUNS: dict[Path, RunReader] = {}
+
+
+@contextlib.contextmanager
+def across_registries(input_dir: Path) -> Iterator[None]:
+    """Inside this, the ingests of ``input_dir``'s registries, one after another in
+    discovery order and on one warehouse connection, share one reader."""
+    key = input_dir.resolve()
+    _RUNS[key] = run = RunReader()
+    try:
+        yield
+    finally:
+        del _RUNS[key]
+        run.close()
+
+
+def run_reader(input_dir: Path) -> RunReader | None:
+    return _RUNS.get(input_dir.resolve())

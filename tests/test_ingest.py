@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 import polars as pl
 from hypothesis import HealthCheck, given, settings, strategies as st
 from typer.testing import CliRunner
 
+from pipelines import warehouse
 from pipelines.cli import app
 from pipelines.ingest import ingest_directory
-from tests.builders import TEST_KEY, new_input, stroke_row, write_extract
+from tests.builders import TEST_KEY, lpr_row, new_input, stroke_row, write_extract
 
 TABLES = ["extract_files", "quarantine", "stroke_history", "hipfracture_history",
           "cardiac_rehab_hospital_history", "cardiac_rehab_municipal_history", "lpr_history",
@@ -186,16 +189,13 @@ def test_a_file_read_in_batches_loads_exactly_as_read_whole(tmp_path, monkeypatc
     assert set(current(tmp_path / "batched.duckdb")["sex"]) == {"F"}
 
 
-def test_reading_ahead_changes_no_outcome(input_dir, tmp_path, monkeypatch):
-    """Files of every fate (several batches, unreadable, refused, failing while written with
-    batches still queued), read ahead in a thread: exactly what one file after the other gives,
-    and the thread is gone afterwards."""
-    import threading
+def files_of_every_fate(input_dir, monkeypatch) -> None:
+    """Stroke files in several batches, unreadable, refused (dated in the future), failing
+    while written with batches still queued; then another registry's file."""
     import time
 
     import pipelines.extract_reader as reader
     import pipelines.ingest as ingest
-    from schemas import EXTRACT_SCHEMAS
 
     monkeypatch.setattr(reader, "default_batch_bytes", lambda limit=None: 20_000)
     write_extract(input_dir, "stroke", "2024-03-31", [stroke_row(record_id=f"S{i}")
@@ -216,6 +216,19 @@ def test_reading_ahead_changes_no_outcome(input_dir, tmp_path, monkeypatch):
         return real_validate(extract, schema, context)
 
     monkeypatch.setattr(ingest, "validate", failing_in_may)
+
+
+def test_reading_ahead_changes_no_outcome(input_dir, tmp_path, monkeypatch):
+    """Files of every fate (several batches, unreadable, refused, failing while written with
+    batches still queued), read ahead in a thread: exactly what one file after the other gives,
+    and the thread is gone afterwards."""
+    import threading
+
+    import pipelines.extract_reader as reader
+    import pipelines.ingest as ingest
+    from schemas import EXTRACT_SCHEMAS
+
+    files_of_every_fate(input_dir, monkeypatch)
     ahead = ingest_directory(input_dir, tmp_path / "ahead.duckdb", TEST_KEY)
     assert not [t for t in threading.enumerate() if t.name == "kvalitet-read-ahead"]
 
@@ -251,3 +264,48 @@ def test_reading_ahead_changes_no_outcome(input_dir, tmp_path, monkeypatch):
     for tables in (ahead_tables, alone_tables):
         tables["extract_files"] = [r[:loaded_at] + r[loaded_at + 1:] for r in tables["extract_files"]]
     assert ahead_tables == alone_tables
+
+
+def test_one_reader_across_registries_changes_no_outcome(input_dir, tmp_path, monkeypatch):
+    """A run loads its registries one after another through one reader (the next registry's
+    first file read while the current one's last batches are written): the same outcome and
+    warehouse as a reader per registry, one reader started, none left afterwards, and a
+    registry loaded again is hashed, not read, through the shared reader too."""
+    import threading
+
+    import pipelines.read_ahead as read_ahead
+    from pipelines import steps
+
+    files_of_every_fate(input_dir, monkeypatch)
+    write_extract(input_dir, "lpr", "2024-06-30", [lpr_row()])
+    started = []
+    real_init = read_ahead.ReadAhead.__init__
+
+    def counted(self, files, *args):
+        started.append(len(files))
+        real_init(self, files, *args)
+
+    monkeypatch.setattr(read_ahead.ReadAhead, "__init__", counted)
+
+    def per_registry(path: Path) -> list[dict]:
+        return [ingest_directory(input_dir, path, TEST_KEY, sources=(s,)).as_dict()
+                for s in steps.registries_present(input_dir)]
+
+    separate = per_registry(tmp_path / "separate.duckdb")
+    assert sorted(started) == [1, 1, 5]  # a reader per registry
+    started.clear()
+    shared_path = tmp_path / "shared.duckdb"
+    with warehouse.held(shared_path), read_ahead.across_registries(input_dir):
+        shared = per_registry(shared_path)
+        assert started == [7]
+        again = per_registry(shared_path)
+    assert started == [7]
+    assert not [t for t in threading.enumerate() if t.name == "kvalitet-read-ahead"]
+    assert shared == separate
+    assert {f["status"] for i in again for f in i["files"]} <= {"already_loaded", "failed"}
+    loaded_at = 12  # extract_files' column of the clock
+    tables = {name: snapshot(path) for name, path in (("separate", tmp_path / "separate.duckdb"),
+                                                      ("shared", shared_path))}
+    for snap in tables.values():
+        snap["extract_files"] = [r[:loaded_at] + r[loaded_at + 1:] for r in snap["extract_files"]]
+    assert tables["shared"] == tables["separate"]
