@@ -162,8 +162,11 @@ def validate(extract: RawExtract, schema: ExtractSchema, context: ValidationCont
     ).sort("row_number", "column_name", nulls_last=False)
 
     bad_positions = failures["index"].unique()
-    valid = typed.filter(~pl.int_range(pl.len(), dtype=pl.Int64).is_in(bad_positions.implode()))
-    valid = valid.select([ROW_NUMBER, *schema.names,
-                          *[c for c in (cpr_rules.BIRTH_DATE,) if c in valid.columns]])
+    # The stored columns only, then the rows: the raw text columns are never copied.
+    valid = typed.select([ROW_NUMBER, *schema.names,
+                          *[c for c in (cpr_rules.BIRTH_DATE,) if c in typed.columns]])
+    if bad_positions.len():
+        valid = valid.filter(
+            ~pl.int_range(pl.len(), dtype=pl.Int64).is_in(bad_positions.implode()))
     return ValidatedExtract(valid=valid, quarantine=quarantine,
                             rows_quarantined=bad_positions.len() + extract.unparseable.height)
