@@ -163,7 +163,9 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
     if extract_date > today:
         raise UnreadableExtract(path, f"its extract date {extract_date} lies after the day of "
                                 f"the run ({today}); refused")
-    digest = (ahead[0].digest(ahead[1]) if ahead else None) or content_hash(path)
+    digest = ahead[0].digest(ahead[1]) if ahead else None
+    if digest is None:  # the reader does not have this file: hash and read it here
+        ahead, digest = None, content_hash(path)
     if scalar(con, ALREADY_LOADED, [source, digest, extract_date]):
         outcome.status = "already_loaded"
         return
@@ -292,6 +294,7 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
         if run is not None:  # the run's reader, over every registry's files
             reader, places = run.reader(con, discover(input_dir)[0], formats, today,
                                         _already_loaded)
+            today = run.today
         else:
             cursor = con.cursor()  # the reader's own: it asks which files are loaded already
             reader = ReadAhead(files, formats, today, _already_loaded(cursor))
@@ -300,9 +303,10 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
             for done, (source, path) in enumerate(files):
                 if progress:
                     progress(done, len(files), f"{source}/{mask(path.name)}")
+                place = places.get((source, path))  # None: delivered after the reader began
                 outcomes.append(ingest_file(con, source, path, reference, key,
                                             formats.get(source, FileFormat()), today,
-                                            (reader, places[(source, path)])))
+                                            None if place is None else (reader, place)))
         finally:
             if run is None:
                 reader.close()

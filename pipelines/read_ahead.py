@@ -89,7 +89,9 @@ class ReadAhead:
         files the writer gave up (or never asked for) are dropped, and no longer read."""
         self._abandoned = max(self._abandoned, index - 1)
         while True:
-            item = self._pending or self._queue.get()
+            item = self._pending or self._take()
+            if item is None:  # the reader has finished without this file: the writer reads it
+                return None
             self._pending = None
             if item[0] < index:
                 continue
@@ -98,8 +100,18 @@ class ReadAhead:
                 return None
             return None if item[1] == _SKIPPED else item
 
+    def _take(self) -> tuple | None:
+        """The reader's next item; None once it has finished and nothing is left."""
+        while True:
+            try:
+                return self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    return None
+
     def digest(self, index: int) -> str | None:
-        """The file's SHA-256 as the reader computed it (None: compute it yourself)."""
+        """The file's SHA-256 as the reader computed it (None: the reader does not have the
+        file, so the writer hashes and reads it itself)."""
         item = self._next(index)
         if item is None:
             return None
@@ -137,12 +149,15 @@ Files = list[tuple[str, Path]]
 
 class RunReader:
     """One reader over every extract of an input, shared by the registries' ingests of one
-    run; started by the first of them, on its warehouse connection."""
+    run; started by the first of them, on its warehouse connection. The run keeps its first
+    day (a run crossing midnight judges every file as the reader did), and a file the reader
+    does not have (delivered during the run, or asked for again) is read by the writer."""
 
     def __init__(self) -> None:
         self._reader: ReadAhead | None = None
         self._places: dict[tuple[str, Path], int] = {}
         self._cursor = None
+        self.today: dt.date | None = None  # the run's day, as the reader judges the files
 
     def reader(self, con, files: Files, formats: dict[str, FileFormat], today: dt.date,
                already_loaded: Callable) -> tuple[ReadAhead, dict[tuple[str, Path], int]]:
@@ -153,6 +168,7 @@ class RunReader:
             self._cursor = con.cursor()
             self._reader = ReadAhead(files, formats, today, already_loaded(self._cursor))
             self._places = {file: place for place, file in enumerate(files)}
+            self.today = today
         return self._reader, self._places
 
     def close(self) -> None:
