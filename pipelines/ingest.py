@@ -276,9 +276,10 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
     """Every extract of the input (or of the named sources only)."""
     reference = load_reference(input_dir)
     formats = {**told_formats(input_dir), **(formats or {})}
-    files, unrecognised = discover(input_dir)
+    every_file, unrecognised = discover(input_dir)
+    files = every_file
     if sources is not None:
-        files = [(s, p) for s, p in files if s in sources]
+        files = [(s, p) for s, p in every_file if s in sources]
         unrecognised = [u for u in unrecognised if u.split("/")[0] in sources]
     for name in unrecognised:
         log.warning("not an extract of the contract, not loaded: %s", name)
@@ -292,8 +293,7 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
             store_reference(con, reference)
         run = run_reader(input_dir)
         if run is not None:  # the run's reader, over every registry's files
-            reader, places = run.reader(con, discover(input_dir)[0], formats, today,
-                                        _already_loaded)
+            reader, places = run.reader(con, every_file, formats, today, _already_loaded)
             today = run.today
         else:
             cursor = con.cursor()  # the reader's own: it asks which files are loaded already

@@ -41,6 +41,12 @@ def _inverse_logit(eta: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-eta))
 
 
+def _variance(mu: np.ndarray) -> np.ndarray:
+    """mu (1 - mu), with mu kept a machine epsilon inside (0, 1) as statsmodels' link does."""
+    clean = np.clip(mu, EPS, 1 - EPS)
+    return clean * (1 - clean)
+
+
 def _deviance(y: np.ndarray, mu: np.ndarray, n: np.ndarray) -> float:
     """Binomial deviance of proportions ``y`` of ``n`` trials (statsmodels' formula: the
     ratios floored at machine epsilon, so y = 0 or 1 contribute their finite part)."""
@@ -67,8 +73,7 @@ def fit_logistic(X: np.ndarray, events: np.ndarray, n: np.ndarray, tol: float = 
     converged = False
     params = np.full(X.shape[1], np.inf)
     for _ in range(max_iterations):
-        clean = np.clip(mu, EPS, 1 - EPS)
-        variance = clean * (1 - clean)
+        variance = _variance(mu)
         weights = n * variance  # 1 / (link'(mu)^2 V(mu)), times the trials
         working = eta + (y - mu) / variance
         root = np.sqrt(weights)
@@ -86,8 +91,7 @@ def fit_logistic(X: np.ndarray, events: np.ndarray, n: np.ndarray, tol: float = 
     # through the weighted design's SVD as statsmodels does: forming X'WX first would square
     # the condition number, and a category whose every record has the event (weight ~1e-13)
     # would get a NaN or zero standard error.
-    clean = np.clip(mu, EPS, 1 - EPS)
-    inverse = np.linalg.pinv(X * np.sqrt(n * clean * (1 - clean))[:, None])
+    inverse = np.linalg.pinv(X * np.sqrt(n * _variance(mu))[:, None])
     return LogisticFit(params, np.sqrt(np.diag(inverse @ inverse.T)), converged)
 
 

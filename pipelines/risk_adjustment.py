@@ -153,10 +153,11 @@ def fit_year(patterns: pl.DataFrame, definition: Definition, year: str) -> tuple
     events = patterns["events"].to_numpy().astype(float)
     n = patterns["n"].to_numpy().astype(float)
     kept = independent_columns(X)
-    if len(kept) < len(names):
+    aliased = [name for i, name in enumerate(names) if i not in kept]
+    if aliased:
         log.warning("%s %s: case-mix terms %s always move with other terms (aliased); left "
                     "out of the model, as R's glm leaves them out", definition.id, year,
-                    ", ".join(names[i] for i in range(len(names)) if i not in kept))
+                    ", ".join(aliased))
     with np.errstate(all="ignore"):  # a separated model overflows on its way out; refused below
         result = fit_logistic(X[:, kept], events, n, tol=1e-10)  # 1e-12: float noise at millions
     converged = result.converged and bool(np.all(np.isfinite(result.params)))
@@ -170,7 +171,7 @@ def fit_year(patterns: pl.DataFrame, definition: Definition, year: str) -> tuple
         "std_error": result.std_errors, "ci_low": ci[:, 0], "ci_high": ci[:, 1],
         "odds_ratio": np.exp(result.params),
     })
-    dropped = dropped + [f"{names[i]} (aliased)" for i in range(len(names)) if i not in kept]
+    dropped = dropped + [f"{name} (aliased)" for name in aliased]
     chi2, df, p_value = hosmer_lemeshow(p, events, n)
     fit = ModelFit(definition.id, year, int(n.sum()), int(events.sum()), converged,
                    c_statistic(p, events, n), chi2, df, p_value, coefficients, dropped)
