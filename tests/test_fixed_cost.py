@@ -127,3 +127,21 @@ def test_a_profiled_command_still_writes_its_profile(tmp_path):
                          env=_environment())
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert profile.stat().st_size > 0
+
+
+def test_polars_allocator_keeps_freed_pages_unless_the_user_says_otherwise():
+    """jemalloc reads its settings when Polars loads: they must be in the environment before
+    the first import of Polars, which the package's own import must not make. Polars puts its
+    own defaults first, and in jemalloc's settings the last word wins."""
+    code = ("import os, sys\nimport pipelines\nbefore = 'polars' in sys.modules\n"
+            "import pipelines.cli, polars\nprint(before, os.environ['_RJEM_MALLOC_CONF'])")
+    for given, expected in ((None, "dirty_decay_ms:60000"), ("dirty_decay_ms:0", "dirty_decay_ms:0")):
+        env = _environment()
+        env.pop("_RJEM_MALLOC_CONF", None)
+        if given:
+            env["_RJEM_MALLOC_CONF"] = given
+        shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               cwd=ROOT, env=env, check=True)
+        polars_loaded, settings = shown.stdout.split()
+        assert polars_loaded == "False"
+        assert settings.split(",")[-1] == expected, settings
