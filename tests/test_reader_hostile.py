@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.cpr import CPR_LIKE
-from pipelines.extract_reader import iter_extract_batches, read_extract
+from pipelines.extract_reader import ROW_NUMBER, iter_extract_batches, read_extract
 from pipelines.sources import UnreadableExtract
 from schemas import EXTRACT_SCHEMAS
 from tests.builders import TEST_KEY, cpr_for, new_input, stroke_row, write_extract
@@ -386,3 +386,35 @@ def test_long_lines_in_batches_are_the_file_read_whole(tmp_path_factory, lengths
     assert whole.rows.equals(rows) and whole.unparseable.equals(unparseable)
     too_long = [i + 1 for i, line in enumerate(lines) if len(line.encode()) > 2**20]
     assert whole.unparseable["row_number"].to_list() == too_long
+
+
+# Unicode's White_Space property (PropList.txt), written out here: Python's str.strip() and
+# re's \s take U+001C-U+001F as well, so neither can be the oracle. CR and LF end lines.
+WHITE_SPACE = "\t\x0b\x0c \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
+    "\u2028\u2029\u202f\u205f\u3000"
+NOT_WHITE_SPACE = "\x1c\x1f\u200b\ufeffx"  # look blank or are stripped by some, not by the rule
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(padded=st.lists(st.tuples(st.text(WHITE_SPACE + NOT_WHITE_SPACE, max_size=3),
+                                 st.text("abc" + WHITE_SPACE, max_size=3),
+                                 st.text(WHITE_SPACE + NOT_WHITE_SPACE, max_size=3)),
+                       min_size=1, max_size=20))
+def test_values_lose_exactly_their_surrounding_white_space(tmp_path_factory, padded):
+    """Every value is stripped of Unicode White_Space at both ends and nothing else; a value
+    of only white space is empty. Checked on a column where some values need it and others
+    not, whatever the mix (the reader rewrites a column only when one of its values needs it)."""
+    names = STROKE.names
+    lines = []
+    for i, (before, middle, after) in enumerate(padded):
+        row = rendered(values(i, danish=False))
+        row[names.index("diagnosis")] = before + middle + after
+        lines.append(";".join(row))
+    path = tmp_path_factory.mktemp("ws") / "stroke_2024-12-31.csv"
+    path.write_bytes((";".join(names) + "\n" + "\n".join(lines) + "\n").encode("utf-8"))
+    extract = read_extract(path, STROKE)
+
+    assert extract.unparseable.is_empty()
+    expected = [(b + m + a).strip(WHITE_SPACE) or None for b, m, a in padded]
+    assert extract.rows.sort(ROW_NUMBER)["diagnosis"].to_list() == expected
