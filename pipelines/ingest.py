@@ -21,13 +21,15 @@ from pipelines import cpr as cpr_rules
 from pipelines import settings, warehouse
 from pipelines.privacy import mask, masked_frame, one_line
 from pipelines.warehouse import scalar
-from pipelines.extract_reader import ROW_NUMBER, FileFormat, content_hash, iter_extract_batches
+from pipelines.extract_reader import (ROW_NUMBER, FileFormat, RawExtract, content_hash,
+                                      iter_extract_batches)
 from pipelines.pseudonym import pseudonymise
 from pipelines.read_ahead import ReadAhead, run_reader
 from pipelines.reference import Reference, load_reference, store_reference
 from pipelines.sources import SOURCES, BadInputLayout, UnreadableExtract, extract_date_of
-from pipelines.validation import validate
+from pipelines.validation import ValidatedExtract, validate
 from schemas import EXTRACT_SCHEMAS
+from schemas.columns import ValidationContext
 
 log = logging.getLogger("kvalitet.ingest")
 FORMATS_FILE = "formats.yaml"
@@ -170,18 +172,20 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
         outcome.status = "already_loaded"
         return
     schema = EXTRACT_SCHEMAS[source]
-    context = reference.context(extract_date)
-    batches = ahead[0].batches(ahead[1]) if ahead else iter_extract_batches(path, schema, told,
-                                                                            digest)
+    if ahead:  # read and checked by the reader
+        batches = ahead[0].batches(ahead[1])
+    else:
+        check = checker(reference)
+        batches = ((b, check(source, path, b))
+                   for b in iter_extract_batches(path, schema, told, digest))
     first = next(batches)  # decides whether the file can be read at all, before any write
-    outcome.extra_columns = first.extra_columns
-    outcome.absent_columns = first.absent_optional_columns
+    outcome.extra_columns = first[0].extra_columns
+    outcome.absent_columns = first[0].absent_optional_columns
     rules: dict[str, int] = {}
     seen_ids = pl.Series("record_id", [], pl.String)
     with warehouse.transaction(con):
         file_id = scalar(con, "SELECT nextval('extract_file_ids')")
-        for extract in itertools.chain([first], batches):
-            checked = validate(extract, schema, context)
+        for extract, checked in itertools.chain([first], batches):
             if "record_id" in schema.names:  # the first row of an id wins across batches too
                 checked, seen_ids = _earlier_batch_duplicates(extract, checked, seen_ids)
             quarantined = extract.rows_read - checked.valid.height
@@ -207,13 +211,26 @@ def _load(con, source: str, path: Path, reference: Reference, key: bytes, told: 
             "encoding, delimiter, rows_read, rows_loaded, rows_quarantined, extra_columns, "
             "absent_columns, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "now()::TIMESTAMP)",
-            [file_id, source, outcome.file_name, extract_date, digest, first.encoding,
-             first.delimiter, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,
+            [file_id, source, outcome.file_name, extract_date, digest, first[0].encoding,
+             first[0].delimiter, outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined,
              outcome.extra_columns, outcome.absent_columns],
         )
     outcome.status = "loaded"
     log.info("%s/%s: %d rows read, %d loaded, %d quarantined", source, outcome.file_name,
              outcome.rows_read, outcome.rows_loaded, outcome.rows_quarantined)
+
+
+def checker(reference: Reference) -> Callable[[str, Path, RawExtract], ValidatedExtract]:
+    """A batch of a registry's file checked against the contract, as the reader does it
+    ahead of the writer (or the writer itself, for a file the reader does not have)."""
+    contexts: dict[dt.date, ValidationContext] = {}
+
+    def check(source: str, path: Path, extract: RawExtract) -> ValidatedExtract:
+        day = extract_date_of(path)
+        if day not in contexts:
+            contexts[day] = reference.context(day)
+        return validate(extract, EXTRACT_SCHEMAS[source], contexts[day])
+    return check
 
 
 def _earlier_batch_duplicates(extract, checked, seen: pl.Series):
@@ -293,11 +310,13 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
             store_reference(con, reference)
         run = run_reader(input_dir)
         if run is not None:  # the run's reader, over every registry's files
-            reader, places = run.reader(con, every_file, formats, today, _already_loaded)
+            reader, places = run.reader(con, every_file, formats, today, _already_loaded,
+                                        checker(reference))
             today = run.today
         else:
             cursor = con.cursor()  # the reader's own: it asks which files are loaded already
-            reader = ReadAhead(files, formats, today, _already_loaded(cursor))
+            reader = ReadAhead(files, formats, today, _already_loaded(cursor),
+                               checker(reference))
             places = {file: place for place, file in enumerate(files)}
         try:
             for done, (source, path) in enumerate(files):

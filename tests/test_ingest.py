@@ -207,15 +207,15 @@ def files_of_every_fate(input_dir, monkeypatch) -> None:
                                                       for i in range(900)])
     write_extract(input_dir, "stroke", "2999-01-31", [stroke_row(record_id="X")])
     write_extract(input_dir, "hipfracture", "2024-06-30", [])
-    real_validate = ingest.validate
+    real_rows = ingest.warehouse_rows
 
-    def failing_in_may(extract, schema, context):  # the writer fails; the reader has read on
-        if extract.extract_date.month == 5:
+    def failing_in_may(valid, source, key, file_id, extract_date):  # the writer fails; the
+        if extract_date.month == 5:                                  # reader has read on
             time.sleep(0.5)  # long enough for the reader to queue the file's next batch
             raise RuntimeError("the writer failed")
-        return real_validate(extract, schema, context)
+        return real_rows(valid, source, key, file_id, extract_date)
 
-    monkeypatch.setattr(ingest, "validate", failing_in_may)
+    monkeypatch.setattr(ingest, "warehouse_rows", failing_in_may)
 
 
 def test_reading_ahead_changes_no_outcome(input_dir, tmp_path, monkeypatch):
@@ -232,16 +232,17 @@ def test_reading_ahead_changes_no_outcome(input_dir, tmp_path, monkeypatch):
     ahead = ingest_directory(input_dir, tmp_path / "ahead.duckdb", TEST_KEY)
     assert not [t for t in threading.enumerate() if t.name == "kvalitet-read-ahead"]
 
-    class OneAfterTheOther:  # no thread: each file read when the writer comes to it
-        def __init__(self, files, formats, today, loaded):
-            self.files = files
+    class OneAfterTheOther:  # no thread: each file read and checked when the writer comes to it
+        def __init__(self, files, formats, today, loaded, check):
+            self.files, self.check = files, check
 
         def digest(self, index):
             return None
 
         def batches(self, index):
             source, path = self.files[index]
-            return reader.iter_extract_batches(path, EXTRACT_SCHEMAS[source])
+            return ((b, self.check(source, path, b))
+                    for b in reader.iter_extract_batches(path, EXTRACT_SCHEMAS[source]))
 
         def done_with(self, index):
             pass
