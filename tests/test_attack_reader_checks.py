@@ -404,3 +404,26 @@ def test_a_child_process_of_the_package_sees_the_same_setting():
             " check=True).stdout.strip())")
     ran = _python(code)
     assert ran.stdout.strip().split(",")[-1] == "dirty_decay_ms:60000"
+
+
+def test_parquet_text_is_trimmed_like_csv_and_all_null_columns_pass(input_dir, tmp_path,
+                                                                    monkeypatch):
+    """A Parquet extract's values (dictionary-encoded, padded, white space only, an all-null
+    optional column) are trimmed and checked as a CSV's, the reader's way and the writer's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [stroke_row(record_id=f"P{i}") for i in range(300)]
+    columns = {c: [r.get(c) for r in rows] for c in EXTRACT_SCHEMAS["stroke"].names}
+    columns["hospital_code"] = [["\u3000H401", "H401 ", "\u200bH401"][i % 3] for i in range(300)]
+    columns["diagnosis"] = [" \t " if i == 7 else "DI63" for i in range(300)]
+    table = pa.table({c: (pa.array(v, pa.string()).dictionary_encode()
+                          if c == "hospital_code" else pa.array(v, pa.string()))
+                      for c, v in columns.items()})
+    assert any(all(v is None for v in values) for values in columns.values())
+    (input_dir / "stroke").mkdir()
+    pq.write_table(table, input_dir / "stroke" / "stroke_2024-03-31.parquet", row_group_size=64)
+    ahead, alone = both_ways(input_dir, tmp_path, monkeypatch)
+    assert ahead == alone
+    found = ahead[0]["files"][0]
+    assert (found["rows_loaded"], found["rules"]) == (199, {"known_code": 100, "required": 1})
