@@ -291,7 +291,8 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
                      progress: Callable[[int, int, str], None] | None = None,
                      sources: tuple[str, ...] | None = None) -> IngestSummary:
     """Every extract of the input (or of the named sources only)."""
-    reference = load_reference(input_dir)
+    run = run_reader(input_dir)
+    reference = run.reference() if run is not None else load_reference(input_dir)
     formats = {**told_formats(input_dir), **(formats or {})}
     every_file, unrecognised = discover(input_dir)
     files = every_file
@@ -308,7 +309,6 @@ def ingest_directory(input_dir: Path, warehouse_path: Path, key: bytes,
         with warehouse.transaction(con):
             warehouse.claim_key(con, key, warehouse_path)
             store_reference(con, reference)
-        run = run_reader(input_dir)
         if run is not None:  # the run's reader, over every registry's files
             reader, places = run.reader(con, every_file, formats, today, _already_loaded,
                                         checker(reference))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from pipelines.extract_reader import FileFormat, RawExtract, content_hash, iter_extract_batches
+from pipelines.reference import Reference, load_reference
 from pipelines.sources import extract_date_of
 from schemas import EXTRACT_SCHEMAS
 
@@ -161,14 +162,25 @@ Files = list[tuple[str, Path]]
 class RunReader:
     """One reader over every extract of an input, shared by the registries' ingests of one
     run; started by the first of them, on its warehouse connection. The run keeps its first
-    day (a run crossing midnight judges every file as the reader did), and a file the reader
-    does not have (delivered during the run, or asked for again) is read by the writer."""
+    day (a run crossing midnight judges every file as the reader did) and the reference
+    tables as they were when its first registry loaded (the reader checks a registry's rows
+    before that registry's ingest begins, so every registry is checked against, and stores,
+    those tables). A file the reader does not have (delivered during the run, or asked for
+    again) is read by the writer."""
 
-    def __init__(self) -> None:
+    def __init__(self, input_dir: Path) -> None:
+        self._input_dir = input_dir
         self._reader: ReadAhead | None = None
         self._places: dict[tuple[str, Path], int] = {}
         self._cursor = None
+        self._reference: Reference | None = None
         self.today: dt.date | None = None  # the run's day, as the reader judges the files
+
+    def reference(self) -> Reference:
+        """The run's reference tables, read when its first registry loads."""
+        if self._reference is None:
+            self._reference = load_reference(self._input_dir)
+        return self._reference
 
     def reader(self, con, files: Files, formats: dict[str, FileFormat], today: dt.date,
                already_loaded: Callable, check: Check
@@ -198,7 +210,7 @@ def across_registries(input_dir: Path) -> Iterator[None]:
     """Inside this, the ingests of ``input_dir``'s registries, one after another in
     discovery order and on one warehouse connection, share one reader."""
     key = input_dir.resolve()
-    _RUNS[key] = run = RunReader()
+    _RUNS[key] = run = RunReader(input_dir)
     try:
         yield
     finally:

@@ -2,8 +2,8 @@
 trimmed when stripping changes a value's length (47e2520), Polars' allocator keeps freed pages
 (c14d8f5).
 
-The xfail is a finding (the second registry of a shared run is checked against the first
-registry's reference tables); everything else held and is pinned here."""
+One finding, fixed: the second registry of a shared run was checked against the first
+registry's reference tables but stored its own. Everything else held and is pinned here."""
 
 from __future__ import annotations
 
@@ -299,13 +299,13 @@ def with_reference_corrected_after(input_dir: Path, path: Path, first: str, shar
         return each()
 
 
-@pytest.mark.xfail(strict=True, reason="finding: in a shared run every registry's batches are "
-                   "checked against the FIRST registry's reference tables (RunReader keeps the "
-                   "first ingest call's check), while each registry's ingest stores its own: "
-                   "a hospital added between registries is in the warehouse's hospitals table "
-                   "and its rows are quarantined as known_code")
-def test_the_second_registry_of_a_shared_run_is_checked_against_its_own_reference(
+def test_a_shared_run_checks_and_stores_the_reference_tables_it_started_with(
         input_dir, tmp_path):
+    """Found by this attack: the reader checked every registry against the first registry's
+    reference tables while each registry's ingest stored its own, so a hospital added between
+    registries was in the warehouse's hospitals table and its rows were quarantined as
+    known_code. A shared run now reads the tables once, when it starts: what it stores is
+    what it checked against."""
     write_extract(input_dir, "hipfracture", "2024-03-31", [hip_row()])
     write_extract(input_dir, "stroke", "2024-03-31", [stroke_row(hospital_code="H999")])
     shared = with_reference_corrected_after(input_dir, tmp_path / "s.duckdb", "hipfracture",
@@ -314,8 +314,8 @@ def test_the_second_registry_of_a_shared_run_is_checked_against_its_own_referenc
         stored = con.execute("SELECT count(*) FROM hospitals WHERE hospital_code = 'H999'"
                              ).fetchone()[0]
     stroke = shared[1]["files"][0]
-    assert stored == 1
-    assert (stroke["rows_loaded"], stroke["rules"]) == (1, {})  # as the stored table says
+    assert stored == 0  # the table as the run found it
+    assert (stroke["rows_loaded"], stroke["rules"]) == (0, {"known_code": 1})
 
 
 def test_the_second_registry_of_a_reader_per_registry_run_uses_its_own_reference(

@@ -161,20 +161,20 @@ def small_batches_in_consecutive_registries(input_dir: Path, monkeypatch) -> Non
 @pytest.mark.parametrize("fails", ["lpr", "hipfracture"])
 def test_a_registry_failing_whole_leaves_the_next_ones_their_own_batches(input_dir, tmp_path,
                                                                          monkeypatch, fails):
-    """A registry's ingest fails outside any file (its reference tables, after the reader has
-    read ahead into its first file): the next registries' files load whole, batch for batch,
-    exactly as with a reader per registry."""
+    """A registry's ingest fails outside any file (storing the reference tables, after the
+    reader has read ahead into its first file): the next registries' files load whole, batch
+    for batch, exactly as with a reader per registry."""
     import pipelines.ingest as ingest
 
     small_batches_in_consecutive_registries(input_dir, monkeypatch)
-    real, current = ingest.load_reference, {}
+    real, current = ingest.store_reference, {}
 
-    def failing_for(folder):
+    def failing_for(con, reference):
         if current.get("source") == fails:
-            raise RuntimeError("reference tables unreadable")
-        return real(folder)
+            raise RuntimeError("reference tables not stored")
+        return real(con, reference)
 
-    monkeypatch.setattr(ingest, "load_reference", failing_for)
+    monkeypatch.setattr(ingest, "store_reference", failing_for)
 
     def each(path: Path) -> list:
         found = []
