@@ -146,8 +146,8 @@ def ingest_file(con, source: str, path: Path, reference: Reference, key: bytes,
     finally:
         if ahead:
             ahead[0].done_with(ahead[1])
-    if outcome.status == "failed":
-        outcome.rows_loaded = outcome.rows_quarantined = 0
+    if outcome.status == "failed":  # nothing of it counts, not even the rows read before
+        outcome.rows_read = outcome.rows_loaded = outcome.rows_quarantined = 0
         log.error("%s/%s failed: %s", source, name, outcome.problem)
     return outcome
 
