@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from tests import cleanroom_cases as cc
 from tests.test_cleanroom_indicators import KEY, read_rows, run_cli
 
-BY_ID = {c.rid: c for c in cc.ALL_CASES if c.registry != "hipfracture" or c.rid.startswith("H-")}  # S-SW01 is also a hip id
+# S-SW01 is also the id of a hip probe: keep the stroke record under that id
+BY_ID = {c.rid: c for c in cc.ALL_CASES
+         if c.registry != "hipfracture" or c.rid.startswith("H-")}
 CPR_LIKE = re.compile(r"\d{6}[- ]?\d{4}")
 
 
@@ -50,11 +52,12 @@ def test_a_year_without_any_event_has_no_model_but_the_run_goes_on(tmp_path):
     assert y2024["expected"] is None and y2024["oe_ratio"] is None
     y2025 = rows[("HIP_05", "year", "2025", "national", "DK")]
     assert (y2025["numerator"], y2025["denominator"]) == (2, 4)
-    assert y2025["expected"] == pytest.approx(2.0, abs=1e-6)    # the score equation: sum of risks = events
+    # the score equation: the sum of the fitted risks equals the events
+    assert y2025["expected"] == pytest.approx(2.0, abs=1e-6)
 
 
 def test_loading_the_same_extracts_twice_changes_nothing(tmp_path):
-    """Contract: 'Loading the same extract twice changes nothing.' Second run into the same warehouse."""
+    """Contract: 'Loading the same extract twice changes nothing.' (A second run, one warehouse.)"""
     src = cc.build_input(tmp_path / "input")
     first = run_cli(src, tmp_path / "out")
     assert first.exit_code == 0, first.output[-1500:]
@@ -74,7 +77,8 @@ def test_an_lpr_extract_delivered_again_later_does_not_count_twice(tmp_path):
     shutil.copy(src / "lpr" / "lpr_2025-12-31.csv", src / "lpr" / "lpr_2026-01-10.csv")
     again = run_cli(src, tmp_path / "b")
     assert again.exit_code == 0, again.output[-1500:]
-    compl = lambda rows: {k: (r["numerator"], r["denominator"]) for k, r in rows.items()  # noqa: E731
+    compl = lambda rows: {k: (r["numerator"], r["denominator"]) for k,
+                          r in rows.items()  # noqa: E731
                           if k[0].startswith("COMPL")}
     assert compl(read_rows(tmp_path / "b")) == compl(read_rows(tmp_path / "a"))
 
@@ -87,30 +91,34 @@ def _hms(seconds: int) -> str:
     return f"{sign}{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(offsets=st.lists(st.one_of(st.integers(-120, 120), st.integers(86400 - 120, 86400 + 120),
                                   st.integers(-3 * 86400, 3 * 86400)), min_size=1, max_size=12),
        days=st.lists(st.one_of(st.integers(-3, 3), st.integers(362, 368)), min_size=1, max_size=8))
 @example(offsets=[86400, 86401, 0, -1, 86399], days=[365, 366, 0, -1])
 def test_window_rules_hold_for_any_offsets(tmp_path_factory, offsets, days):
-    """'Within 24 h' is 0 <= later - earlier <= 86 400 s on the datetimes (to the second); 'within 365
-    days before the review' is 0 <= review - measurement <= 365 days."""
+    """'Within 24 h' is 0 <= later - earlier <= 86 400 s on the datetimes (to the second);
+    'within 365 days before the review' is 0 <= review - measurement <= 365 days."""
     from datetime import date, timedelta
 
     base = tmp_path_factory.mktemp("window")
     cases = []
     for i, off in enumerate(offsets):
-        cases.append(cc.stroke(f"S-P{i:03d}", "2025-03-10 08:00", "MF"[i % 2], cc.B, "property", "H101", 851,
+        cases.append(cc.stroke(f"S-P{i:03d}", "2025-03-10 08:00", "MF"[i % 2], cc.B, "property",
+                               "H101", 851,
                                over={"stroke_unit_at": _hms(off)}))
     review = date(2025, 5, 15)
     for i, d in enumerate(days):
-        cases.append(cc.gp(f"G-P{i:03d}", review.isoformat(), "MF"[i % 2], "G1:N G2:N G3:N G4:N G5:N", "property",
+        cases.append(cc.gp(f"G-P{i:03d}", review.isoformat(), "MF"[i % 2],
+                           "G1:N G2:N G3:N G4:N G5:N", "property",
                            "009533", 101, hba1c_date=(review - timedelta(days=d)).isoformat()))
     src = cc.build_input(base / "input", cases, [])
     result = run_cli(src, base / "out")
     assert result.exit_code == 0, result.output[-1500:]
     rows = read_rows(base / "out")
     s1 = rows[("STROKE_01", "month", "2025-03", "national", "DK")]
-    assert (s1["numerator"], s1["denominator"]) == (sum(0 <= o <= 86400 for o in offsets), len(offsets))
+    assert (s1["numerator"], s1["denominator"]) == (sum(0 <= o <= 86400 for o in offsets),
+                                                    len(offsets))
     g1 = rows[("GP_DIAB_01", "month", "2025-05", "national", "DK")]
     assert (g1["numerator"], g1["denominator"]) == (sum(0 <= d <= 365 for d in days), len(days))
