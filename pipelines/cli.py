@@ -30,8 +30,9 @@ InputDir = typer.Option(..., "--input", "-i", exists=True, file_okay=False, read
                         help="Input directory laid out as the data contract says.")
 WarehouseOpt = typer.Option(None, "--warehouse", "-w",
                             help=f"DuckDB warehouse file (default: ${settings.WAREHOUSE_ENV}, "
-                                 "else <output>/kvalitet.duckdb).")
-VerboseOpt = typer.Option(False, "--verbose", "-v")
+                                 "else <output>/kvalitet.duckdb with --output, else "
+                                 "kvalitet_output/kvalitet.duckdb).")
+VerboseOpt = typer.Option(False, "--verbose", "-v", help="Log every step in detail (debug).")
 
 
 def _logging(verbose: bool) -> None:
@@ -48,7 +49,7 @@ def _key(demo: bool = False) -> bytes:
     """The pseudonymisation key, and the settings checked before any work starts (a bad
     memory limit would otherwise fail every registry one after the other)."""
     try:
-        settings.memory_limit_bytes()
+        settings.check_environment()
         return settings.pseudonym_key(allow_demo=demo)
     except (settings.MissingPseudonymKey, ValueError) as problem:
         typer.secho(str(problem), fg="red", err=True)
@@ -106,7 +107,8 @@ def _reason(problem: Exception) -> str:
     from pipelines.privacy import mask, one_line
 
     if getattr(problem, "masked", False) or type(problem).__name__ in (
-            "BadReference", "BadInputLayout", "RiskModelError", "DefinitionError", "PdfError"):
+            "BadReference", "BadInputLayout", "RiskModelError", "DefinitionError", "PdfError",
+            "DeclarationError"):
         return mask(str(problem))
     return one_line(problem)
 
@@ -158,8 +160,8 @@ def orchestration() -> str:
     a Prefect server is configured (PREFECT_API_URL), else the same steps directly: without
     a server Prefect would start a temporary one for each run (5-10 s, more than a
     registry-sized run's work) whose records end with it. ``prefect`` forces that."""
-    told = os.environ.get("KVALITET_ORCHESTRATION", "").strip().lower()
-    if told in ("direct", "prefect"):
+    told = settings.told_orchestration()
+    if told != "auto":
         return told
     return "prefect" if _prefect_server_configured() else "direct"
 
@@ -323,10 +325,18 @@ def serve(
                     "'prefect server start')", fg="red", err=True)
         raise typer.Exit(1)
     _key()
+    import httpx
+
     from pipelines.deployments import serve_deployments
 
-    serve_deployments(input.resolve(), output.resolve(),
-                      warehouse.resolve() if warehouse else None)
+    with _stops_cleanly():
+        try:
+            serve_deployments(input.resolve(), output.resolve(),
+                              warehouse.resolve() if warehouse else None)
+        except httpx.TransportError:  # the URL is not printed: it may carry credentials
+            typer.secho("cannot reach the Prefect server in PREFECT_API_URL; is it running "
+                        "('prefect server start')?", fg="red", err=True)
+            raise typer.Exit(1)
 
 
 indicators_app = typer.Typer(help="Check and document the indicator definitions.",
@@ -363,10 +373,16 @@ def indicators_docs(
 ) -> None:
     """Render the catalogue as Markdown from the definition files."""
     from pipelines.catalogue import render_markdown
-    from pipelines.definitions import load_definitions
+    from pipelines.definitions import DefinitionError, load_definitions
 
+    try:
+        definitions = load_definitions(settings.INDICATORS_DIR)
+    except DefinitionError as problem:
+        typer.secho(f"indicator definitions are not valid (see kvalitet indicators check):\n"
+                    f"{problem}", fg="red", err=True)
+        raise typer.Exit(1)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_markdown(load_definitions(settings.INDICATORS_DIR)), encoding="utf-8")
+    output.write_text(render_markdown(definitions), encoding="utf-8")
     typer.echo(f"wrote {output}")
 
 
@@ -431,7 +447,7 @@ def report_monthly(
                                           "it (default: beside the warehouse)."),
     language: str = LanguageOpt,
 ) -> None:
-    """A folder per hospital and municipality with its own results, run charts and records."""
+    """A folder per reporting unit (hospital, municipality, clinic) with its own results, run charts and records."""
     from pipelines import steps
 
     month, language = _month(month), _language(language)
@@ -521,12 +537,13 @@ app.add_typer(model_app, name="model")
 @model_app.command("report")
 def model_report(
     indicator: str = typer.Option(..., "--indicator", help="A risk-adjusted indicator, e.g. STROKE_06."),
-    year: str = typer.Option(..., "--year", help="The model's year, e.g. 2024."),
+    year: int = typer.Option(..., "--year", help="The model's year, e.g. 2024."),
     warehouse: Optional[Path] = WarehouseOpt,
 ) -> None:
     """Print a case-mix model's fit: n, events, c-statistic, Hosmer-Lemeshow, coefficients."""
     from pipelines import warehouse as wh
 
+    _year(year)
     path = warehouse or settings.default_warehouse()
     with _stops_cleanly(), wh.connect(path, read_only=True) as con:
         fit = con.execute("SELECT * FROM risk_models WHERE indicator_id = ? AND year = ?",
@@ -539,7 +556,8 @@ def model_report(
                                 "ORDER BY 1").fetchall()
     if not fit:
         options = ", ".join(a[0] for a in available) or "none (run kvalitet run first)"
-        typer.secho(f"no model for {indicator} {year} in {path}; available: {options}", fg="red")
+        typer.secho(f"no model for {indicator} {year} in {path}; available: {options}", fg="red",
+                    err=True)
         raise typer.Exit(1)
     m = dict(zip(columns, fit[0]))
     typer.echo(f"{indicator} {year}: logistic regression on {m['n']:,} national denominator "
@@ -584,6 +602,12 @@ def command_line() -> None:
         app()
     except SystemExit as stop:
         _leave(stop.code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        _leave(130)
+    except Exception as problem:  # the last resort: never a traceback (see _stops_cleanly)
+        print(f"kvalitet: {_reason(problem)}", file=sys.stderr)
+        _leave(1)
     _leave(0)
 
 

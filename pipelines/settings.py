@@ -55,8 +55,52 @@ def today() -> "dt.date":
 
     told = os.environ.get(RUN_DATE_ENV, "").strip()
     if told:
-        return dt.date.fromisoformat(told)
+        try:
+            return dt.date.fromisoformat(told)
+        except ValueError:
+            raise ValueError(f"{RUN_DATE_ENV} must be a date YYYY-MM-DD, e.g. 2026-01-15"
+                             ) from None
     return dt.datetime.now(ZoneInfo("Europe/Copenhagen")).date()
+
+
+SMALL_NUMBER_ENVS = (("KVALITET_SMALL_NUMBER_MIN", 1), ("KVALITET_SMALL_NUMBER_MAX", 4))
+
+
+def small_number_range() -> tuple[int, int]:
+    """The denominators published artefacts hide (default 1-4). A maximum below the minimum
+    hides none (an internal publication)."""
+    values = []
+    for name, default in SMALL_NUMBER_ENVS:
+        text = os.environ.get(name, "").strip()
+        try:
+            values.append(int(text) if text else default)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, e.g. {default}") from None
+    if values[0] < 1:
+        raise ValueError(f"{SMALL_NUMBER_ENVS[0][0]} must be at least 1 (a denominator of 0 "
+                         "has no row)")
+    return values[0], values[1]
+
+
+ORCHESTRATION_ENV = "KVALITET_ORCHESTRATION"
+ORCHESTRATIONS = ("auto", "direct", "prefect")
+
+
+def told_orchestration() -> str:
+    """KVALITET_ORCHESTRATION: ``direct``, ``prefect`` or ``auto`` (unset: auto)."""
+    told = os.environ.get(ORCHESTRATION_ENV, "").strip().lower() or "auto"
+    if told not in ORCHESTRATIONS:
+        raise ValueError(f"{ORCHESTRATION_ENV} must be one of {', '.join(ORCHESTRATIONS)}")
+    return told
+
+
+def check_environment() -> None:
+    """Every setting read from the environment, checked before any work starts: a bad one
+    would otherwise fail each registry in turn, or only the report at the end."""
+    memory_limit_bytes()
+    today()
+    small_number_range()
+    told_orchestration()
 
 
 class MissingPseudonymKey(RuntimeError):

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,8 +92,9 @@ class SmallNumberRule:
 
     @classmethod
     def from_environment(cls) -> "SmallNumberRule":
-        return cls(int(os.environ.get("KVALITET_SMALL_NUMBER_MIN", 1)),
-                   int(os.environ.get("KVALITET_SMALL_NUMBER_MAX", 4)))
+        from pipelines.settings import small_number_range
+
+        return cls(*small_number_range())
 
     @property
     def shown_as(self) -> str:

@@ -187,8 +187,8 @@ def serve(
     output: Path = typer.Option(..., "--output", "-o", exists=True, file_okay=False,
                                 help="The folder 'kvalitet run'/'monthly' publishes to."),
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
-    workers: int = typer.Option(1, "--workers", help="uvicorn worker processes."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    workers: int = typer.Option(1, "--workers", min=1, help="uvicorn worker processes."),
     proxy: bool = typer.Option(False, "--behind-proxy", help="Trust X-Forwarded-Proto/-For "
                                "from the reverse proxy on this host (TLS ends there)."),
     ssl_certfile: Optional[Path] = typer.Option(None, "--ssl-certfile", help="Serve HTTPS "
