@@ -313,12 +313,19 @@ def load_definition(path: Path) -> Definition:
 def with_words(definition: Definition, path: Path) -> Definition:
     """Title and rationale from the message catalogues (reports/messages/*.yaml), which hold
     every user-visible word; a definition outside the repository may carry its own."""
-    from reports.labels import MissingMessage, catalogue, remember_own_words
+    from reports.labels import MissingMessage, catalogue, languages, remember_own_words
 
     try:
         da, en = (catalogue(lang)["indicators"][definition.id] for lang in ("da", "en"))
         words = {"title": Titles(da=da["title"], en=en["title"]),
                  "rationale": " ".join(en["rationale"].split())}
+        # every language's report needs them: found here, not when that report is made
+        lacking = [f"{lang}.yaml" for lang in languages()
+                   if definition.id not in catalogue(lang)["indicators"]]
+        if lacking:
+            raise DefinitionError(f"{path.name}: no title and rationale for {definition.id} in "
+                                  f"the message catalogue {', '.join(lacking)} (every language "
+                                  "in reports/messages/ needs them)")
     except MissingMessage:
         if definition.title is None or definition.rationale is None:
             raise DefinitionError(f"{path.name}: no title and rationale for {definition.id} in "

@@ -44,6 +44,28 @@ def test_a_missing_key_fails(tmp_path, monkeypatch):
         labels.catalogue.cache_clear()
 
 
+def test_an_indicator_without_words_in_one_language_is_refused_by_the_check(tmp_path,
+                                                                             monkeypatch):
+    """The check names the catalogue that lacks an indicator's words, instead of that
+    language's report failing later (a new language file, or an indicator added in da/en)."""
+    from pipelines.definitions import DefinitionError
+
+    sv = yaml.safe_load((MESSAGES_DIR / "sv.yaml").read_text(encoding="utf-8"))
+    del sv["indicators"]["HIP_02"]
+    for name in ("da", "en"):
+        (tmp_path / f"{name}.yaml").write_text((MESSAGES_DIR / f"{name}.yaml").read_text(
+            encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "sv.yaml").write_text(yaml.safe_dump(sv, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setattr(labels, "MESSAGES_DIR", tmp_path)
+    labels.catalogue.cache_clear()
+    try:
+        with pytest.raises(DefinitionError, match=r"HIP_02.yaml: .*HIP_02 in the message "
+                                                  r"catalogue sv\.yaml"):
+            load_definitions(settings.INDICATORS_DIR)
+    finally:
+        labels.catalogue.cache_clear()
+
+
 def test_every_indicator_has_its_words_in_every_language_and_none_in_its_file():
     definitions = load_definitions(settings.INDICATORS_DIR)
     for language in languages():
