@@ -527,7 +527,13 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], year: int, 
     for d in sorted(definitions, key=lambda d: d.id):
         groups.setdefault(report_group(d), []).append(d)
     published = publishable(con, results, definitions, year, rule)
+    delivered = set(results["indicator_id"].unique())
+    reported: list[str] = []
     for group, members in groups.items():
+        if not delivered & {d.id for d in members}:  # declared, but never delivered: no report
+            log.info("annual report %s %d: no results for its indicators, not written", group,
+                     year)
+            continue
         folder = output / group
         folder.mkdir(parents=True, exist_ok=True)
         charts = ChartData.empty()
@@ -577,6 +583,7 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], year: int, 
                 printable.unlink(missing_ok=True)
         log.info("annual report %s %d: %s", group, year, path)
         written.append(path)
+        reported.append(group)
     landing = output / file_name("index", ".html", language)
     landing.write_text(env.get_template("annual_index.html.j2").render(
         t=t, language=language, year=year,
@@ -584,5 +591,5 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], year: int, 
                   "pdf": f"{g}/{p.with_suffix('.pdf').name}" if pdf else None,
                   "workbook": f"{g}/{file_name('indicator_results', '.xlsx', language)}",
                   "indicators": [indicator_title(d.id, language) for d in groups[g]]}
-                 for g, p in zip(groups, written)]), encoding="utf-8")
+                 for g, p in zip(reported, written)]), encoding="utf-8")
     return written

@@ -77,6 +77,31 @@ def test_the_landing_page_links_every_registrys_report(published):
     assert "stroke/annual_report.en.html" in english
 
 
+def test_a_registry_never_delivered_gets_no_report(sample_run, tmp_path):
+    """A declared registry whose folder is not in the input (yet) has no results: no empty
+    report for it, and the landing page links only the others."""
+    import duckdb
+    import polars as pl
+
+    from pipelines.definitions import load_definitions
+    from pipelines.results import read_results
+    from pipelines.settings import INDICATORS_DIR
+    from reports import annual
+
+    definitions = load_definitions(INDICATORS_DIR)
+    hip = [d.id for d in definitions if annual.report_group(d) == "hipfracture"]
+    with duckdb.connect(str(sample_run["output"] / "kvalitet.duckdb"), read_only=True) as con:
+        results = read_results(con).filter(~pl.col("indicator_id").is_in(hip))
+        pages = annual.build(con, results, definitions, 2025, tmp_path)
+    assert hip and {p.parent.name for p in pages} == {"stroke", "cardiac_rehab",
+                                                      "general_practice_diabetes"}
+    assert not (tmp_path / "hipfracture").exists()
+    landing = (tmp_path / "index.html").read_text(encoding="utf-8")
+    links = set(re.findall(r'href="([^"]+)"', landing))
+    assert "stroke/annual_report.html" in links
+    assert not any(link.startswith("hipfracture/") for link in links)
+
+
 def test_at_a_glance_and_completeness_beside_each_hospital(published):
     page = unescape((published / "hipfracture" / "annual_report.html").read_text(
         encoding="utf-8"))
