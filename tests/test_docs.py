@@ -88,3 +88,23 @@ def test_readme_command_exists(command):
 def test_a_command_that_does_not_exist_fails_help():
     # The check above means something only if an unknown subcommand is refused.
     assert CliRunner().invoke(app, ["extract", "undo", "--help"]).exit_code != 0
+
+
+def test_the_recipes_registry_declaration_is_valid_as_printed(tmp_path):
+    """A data manager copies the recipe's YAML: it must declare a registry as shown (it once
+    carried another registry's date_order, which failed)."""
+    import shutil
+
+    import yaml
+
+    from schemas.declarations import Declarations
+
+    text = (ROOT / "docs" / "recipes.md").read_text(encoding="utf-8")
+    block = re.search(r"## Adding a registry.*?```yaml\n(.*?)```", text, re.S).group(1)
+    declaration = yaml.safe_load("\n".join(line[3:] for line in block.splitlines()))
+    declaration["registry"] = "recipe_copy"
+    shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "schemas" / "registries" / "recipe_copy.yaml").write_text(
+        yaml.safe_dump(declaration, allow_unicode=True), encoding="utf-8")
+    registry = Declarations(tmp_path / "schemas").registries["recipe_copy"]
+    assert registry.date_order and registry.date_order[0].column == "review_date"
