@@ -139,6 +139,7 @@ def build(con, results: pl.DataFrame, definitions: list[Definition], month: str,
         return folders
 
     folders = publish_atomically(output, write)
+    log.info("monthly deliveries %s: %d units in %s", month, len(folders), output)
     return [output / folder.name for folder in folders]
 
 
@@ -249,5 +250,4 @@ def _build(con, results: pl.DataFrame, definitions: list[Definition], month: str
     shared.unlink()
     (output / file_name("index", ".html", language)).write_text(
         unit_page.render_landing(units, month, language), encoding="utf-8")
-    log.info("monthly deliveries %s: %d units in %s", month, len(folders), output)
     return folders
