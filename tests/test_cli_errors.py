@@ -84,3 +84,15 @@ def test_serve_without_a_reachable_prefect_server_is_one_line(tmp_path):
 def test_portal_serve_refuses_an_impossible_port_as_usage(tmp_path, option):
     done = _run(tmp_path, "portal", "serve", "--output", str(tmp_path), *option)
     _one_clear_line(done, 2, option[0])
+
+
+def test_portal_serve_on_a_port_in_use_is_an_error_not_completed_with_failures(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _run(tmp_path, "portal", "serve", "--output", str(tmp_path), "--port", str(port),
+                    KVALITET_PORTAL_DB=str(tmp_path / "portal.sqlite3"))
+    _one_clear_line(done, 1, f"the portal could not start on 127.0.0.1:{port}")

@@ -185,7 +185,8 @@ def round_comments(year: int = typer.Argument(...), db: Optional[Path] = DbOpt) 
 @portal_app.command("serve")
 def serve(
     output: Path = typer.Option(..., "--output", "-o", exists=True, file_okay=False,
-                                help="The folder 'kvalitet run'/'monthly' publishes to."),
+                                help="The output folder the monthly and annual reports were "
+                                     "published to (kvalitet monthly/annual/report/demo)."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     workers: int = typer.Option(1, "--workers", min=1, help="uvicorn worker processes."),
@@ -206,11 +207,18 @@ def serve(
     from pipelines.privacy import install_log_gate
 
     install_log_gate()
-    uvicorn.run("reports.portal.cli:application", factory=True, host=host, port=port,
-                workers=workers, proxy_headers=proxy,
-                forwarded_allow_ips="127.0.0.1" if proxy else None, access_log=False,
-                log_level="warning", ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-                ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
+    try:
+        uvicorn.run("reports.portal.cli:application", factory=True, host=host, port=port,
+                    workers=workers, proxy_headers=proxy,
+                    forwarded_allow_ips="127.0.0.1" if proxy else None, access_log=False,
+                    log_level="warning", ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                    ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
+    except SystemExit as stop:
+        if stop.code == 3:  # uvicorn could not start; 3 is our "completed with failures"
+            typer.secho(f"the portal could not start on {host}:{port} (the port in use, or "
+                        "the address not on this machine?)", fg="red", err=True)
+            raise typer.Exit(1) from None
+        raise
 
 
 def application():
