@@ -158,7 +158,8 @@ def _edit_hospitals(folder: Path, text: str) -> None:
 
 
 CASES = {
-    "hospital name": lambda t, n: t.replace("Rigshospitalet", f"Rigshospitalet {written(n, 'space')}"),
+    "hospital name": lambda t, n: t.replace("Rigshospitalet",
+                                            f"Rigshospitalet {written(n, 'space')}"),
     "hospital code": lambda t, n: t + f"{n},Testhospital,1084\n",
     "hospital code, hyphen": lambda t, n: t + f"{written(n, 'hyphen')},Testhospital,1084\n",
     "region code of a hospital": lambda t, n: t.replace("H406,Bornholms Hospital,1084",
