@@ -614,14 +614,20 @@ def command_line() -> None:
 class _ReaderMayGo:
     """A stream whose reader may leave (`| head -c0`): what is said there afterwards is
     dropped, so the command still names its failed files on the other stream and exits with
-    its own status."""
+    its own status. Everything said there passes the privacy gate (a path the user gave, a
+    name from the input: the terminal is one more place a CPR number must not reach)."""
 
     def __init__(self, stream) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
+        from pipelines.privacy import mask
+
+        if not isinstance(text, str):  # as a text stream does (click probes with b"")
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         try:
-            return self._stream.write(text)
+            self._stream.write(mask(text))
+            return len(text)
         except BrokenPipeError:
             self._gone()
             return len(text)
@@ -632,6 +638,11 @@ class _ReaderMayGo:
         except BrokenPipeError:
             self._gone()
 
+    @property
+    def buffer(self) -> "_GatedBuffer":
+        """click writes its messages as bytes to the stream's buffer: through the gate too."""
+        return _GatedBuffer(self)
+
     def _gone(self) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, self._stream.fileno())  # the buffered rest goes nowhere, quietly
@@ -639,6 +650,20 @@ class _ReaderMayGo:
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
+
+
+class _GatedBuffer:
+    """The bytes side of a gated stream: decoded and said through it (so in order with it)."""
+
+    def __init__(self, text: _ReaderMayGo) -> None:
+        self._text = text
+
+    def write(self, data: bytes) -> int:
+        self._text.write(bytes(data).decode(self._text.encoding or "utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()
 
 
 def _leave(status) -> None:

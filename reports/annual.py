@@ -490,7 +490,8 @@ def publishable(con, results: pl.DataFrame, definitions: list[Definition], year:
 
 def commentary(comments: Path | None, year: int, indicator: str) -> str | None:
     """The steering group's comment on an indicator (comments/<year>/<indicator>.md) as
-    HTML; raw HTML in it is shown as text, never run."""
+    HTML; raw HTML in it is shown as text, never run, and anything shaped like a CPR number
+    is masked (the comment is written by people, who may paste one)."""
     if comments is None:
         return None
     path = comments / str(year) / f"{indicator}.md"
@@ -501,7 +502,9 @@ def commentary(comments: Path | None, year: int, indicator: str) -> str | None:
     md = markdown.Markdown(extensions=["tables", "sane_lists"])
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
-    return md.convert(path.read_text(encoding="utf-8"))
+    from pipelines.privacy import mask
+
+    return md.convert(mask(path.read_text(encoding="utf-8")))
 
 
 def template_env() -> Environment:

@@ -126,10 +126,9 @@ def test_file_folder_and_reference_column_names_never_leave_the_input(hostile):
     assert leaked == 0, "\n".join(found.report())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack finding: the steering group's commentary (comments/<year>/<indicator>.md) is "
-    "published in the annual report as written; a CPR number in it is not masked "
-    "(reports/annual.py commentary(); the portal's audit comments do pass the gate)"))
+# attack finding, fixed: the steering group's commentary (comments/<year>/<indicator>.md) is
+# published in the annual report as written; a CPR number in it is not masked (reports/annual.py
+# commentary(); the portal's audit comments do pass the gate)
 def test_no_cpr_from_the_commentary_in_the_report(hostile):
     found = scan(hostile, hostile.targets("commentary"))
     page = (hostile.output / "reports" / "annual" / "2025" / "stroke" / "annual_report.html"
@@ -139,11 +138,10 @@ def test_no_cpr_from_the_commentary_in_the_report(hostile):
     assert leaked == 0, "\n".join(found.report())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack finding (low): the log lines mask a CPR-shaped output path ('<cpr hidden>'), "
-    "but the commands' closing lines print it as given: `run` ('... indicator result rows "
-    "-> PATH', 'manifest -> PATH'), `report annual` ('wrote PATH'), `report monthly` "
-    "(pipelines/cli.py typer.echo of paths)"))
+# attack finding, fixed (low): the log lines mask a CPR-shaped output path ('<cpr hidden>'), but
+# the commands' closing lines print it as given: `run` ('... indicator result rows -> PATH',
+# 'manifest -> PATH'), `report annual` ('wrote PATH'), `report monthly` (pipelines/cli.py
+# typer.echo of paths)
 def test_no_cpr_from_the_output_path_on_the_terminal(hostile):
     targets = hostile.targets("output folder name")
     printed = "\n".join(out + err for _, out, err in hostile.runs.values())
@@ -187,11 +185,10 @@ def test_a_number_in_a_reference_table_refuses_the_run_masked(case, tmp_path):
 
 
 # -- the portal: usernames ---------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "attack finding: `portal user add` takes a CPR-shaped username (USERNAME allows ten "
-    "digits); it is stored in users, sessions and comments, printed by `user add`/`user "
-    "list`, and shown on portal pages (the bar, the admin page, as a comment's author to "
-    "the unit, region and national users). Only the access log masks it"))
+# attack finding, fixed: `portal user add` takes a CPR-shaped username (USERNAME allows ten
+# digits); it is stored in users, sessions and comments, printed by `user add`/`user list`, and
+# shown on portal pages (the bar, the admin page, as a comment's author to the unit, region and
+# national users). Only the access log masks it
 def test_a_cpr_shaped_username_is_refused(tmp_path):
     from reports.portal.identity import BadUser, LocalPasswords
     from reports.portal.store import Store
@@ -203,10 +200,9 @@ def test_a_cpr_shaped_username_is_refused(tmp_path):
                                        unit="hospital:H101")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack finding: a CPR-shaped username (see above) is shown on the portal's pages: in "
-    "the bar, as a comment's author on the audit page (to another user of the unit) and on "
-    "the admin page; only the access log hides it"))
+# attack finding, fixed: a CPR-shaped username (see above) is shown on the portal's pages: in
+# the bar, as a comment's author on the audit page (to another user of the unit) and on the
+# admin page; only the access log hides it
 def test_no_page_shows_a_cpr_shaped_username(tmp_path, sample_reports):
     from fastapi.testclient import TestClient
 

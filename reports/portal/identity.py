@@ -76,6 +76,10 @@ class LocalPasswords:
         if not USERNAME.match(username or ""):
             raise BadUser("a username is 1-64 letters, digits or . _ @ - (starting with a "
                           "letter or digit)")
+        from pipelines.privacy import holds_cpr
+
+        if holds_cpr(username):  # shown on pages and in comments: never a CPR number
+            raise BadUser("a username must not hold a CPR number; choose a name")
         roles = list(dict.fromkeys(roles))
         unknown = [r for r in roles if r not in ROLES]
         if not roles or unknown:
