@@ -26,7 +26,8 @@ from reports.funnel import funnel_table
 from reports.labels import (REFERENCE_LANGUAGE, TEXT, count, indicator_title, number, percent)
 from reports.portal.audit_round import mark_report
 from reports.run_chart import anhoej
-from reports.suppression import PRIMARY, Hierarchy, SmallNumberRule, as_text
+from reports.suppression import (PRIMARY, Hierarchy, SmallNumberRule, as_text,
+                                 shared_counts)
 from pipelines.sources import SOURCES
 from schemas.declarations import LEVELS, REGISTRIES
 
@@ -485,7 +486,7 @@ def publishable(con, results: pl.DataFrame, definitions: list[Definition], year:
     years = [str(y) for y in range(year - 2, year + 1)]
     return rule.suppress(results.filter(pl.col("indicator_id").is_in(ids),
                                         pl.col("period").str.slice(0, 4).is_in(years)),
-                         Hierarchy.from_warehouse(con))
+                         Hierarchy.from_warehouse(con), shared_counts(definitions))
 
 
 def commentary(comments: Path | None, year: int, indicator: str) -> str | None:

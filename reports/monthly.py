@@ -32,7 +32,8 @@ from reports import unit_page
 from reports.annual import _standard_text, file_name, interval_method
 from reports.reasons import listed, reasons
 from reports.run_chart import anhoej
-from reports.suppression import Hierarchy, SmallNumberRule, as_text
+from reports.suppression import (Hierarchy, SmallNumberRule, as_text, shared_counts,
+                                 without_hidden_national)
 from schemas.declarations import LEVELS
 
 log = logging.getLogger("kvalitet.reports")
@@ -60,12 +61,12 @@ def _share_plotly(shared: Path, folder: Path) -> None:
 
 
 def comparison_rows(con, results: pl.DataFrame, months: list[str],
-                    rule: SmallNumberRule) -> pl.DataFrame:
+                    rule: SmallNumberRule, linked: list[tuple[str, str]] = ()) -> pl.DataFrame:
     """National and regional months of the window, suppressed with the pattern of their
     whole years (every level and month), so they hide what the annual report hides."""
     years = sorted({m[:4] for m in months})
     whole = rule.suppress(results.filter(pl.col("period").str.slice(0, 4).is_in(years)),
-                          Hierarchy.from_warehouse(con))
+                          Hierarchy.from_warehouse(con), linked)
     return whole.filter(pl.col("period_type") == "month", pl.col("period").is_in(months),
                         pl.col("level").is_in(["national", "region"]))
 
@@ -175,7 +176,7 @@ def _build(con, results: pl.DataFrame, definitions: list[Definition], month: str
     window = results.filter(pl.col("period_type") == "month", pl.col("period").is_in(months))
     comparison = comparison_rows(
         con, results.filter(pl.col("indicator_id").is_in([d.id for d in definitions])), months,
-        rule)
+        rule, shared_counts(definitions))
     records = listed(denominator_records(con, definitions, cutoff, month), definitions)
     records = reasons(con, definitions, records, language)  # once, not per unit
     rejected = validation_report.unit_rejections(con)
@@ -197,6 +198,7 @@ def _build(con, results: pl.DataFrame, definitions: list[Definition], month: str
                 pl.col("indicator_id").is_in(own["indicator_id"].unique().implode()),
                 (pl.col("level") == "national")
                 | ((pl.col("level") == "region") & (pl.col("unit_code") == region)))
+            own = without_hidden_national(own, comparison)
             table = pl.concat([own.with_columns(pl.lit(False).alias("suppressed"),
                                                 pl.lit(None, pl.String).alias("suppression")),
                                context], how="diagonal_relaxed").sort("indicator_id", "period",

@@ -41,12 +41,22 @@ are protected against subtraction and the linear system (they hide in the same
 cells as the denominators), not against the bounds: that would hide a quarter
 of the published cells of the sample instead of a sixth. Indicators with
 identical denominators in every cell (HIP_03 and HIP_04) are protected
-together, so one cannot publish the count the other hides. Not protected, as
-no suppression could: a numerator of 0 that a published total of 0 states for
-all of its parts.
+together, so one cannot publish the count the other hides; indicators that
+count the same records (one's denominator is the other's numerator, or its
+denominator once follow-up is complete: ``shared_counts``) hide each other's
+cells where their counts agree. Not protected, as no suppression could: a
+numerator of 0 that a published total of 0 states for all of its parts; nor a
+hidden 0 that the missing row of a linked indicator states (no row for a
+denominator of 0).
+
+Risk-adjusted figures are made with the national proportion of their period
+(adjusted = O/E x it; smoothed is shrunk towards it): where the national cell of
+a period is hidden, no row of that period shows them, as adjusted / O/E would
+give the hidden national proportion away.
 
 Deliveries to a unit about its own patients are not suppressed (they are the
-unit's own); the region and nation they are compared with are.
+unit's own); the region and nation they are compared with are, and the unit's
+own risk-adjusted figures follow the rule above.
 """
 
 from __future__ import annotations
@@ -109,22 +119,45 @@ class SmallNumberRule:
     def applies(self) -> pl.Expr:
         return pl.col("denominator").is_between(self.minimum, self.maximum)
 
-    def suppress(self, results: pl.DataFrame, hierarchy: Hierarchy) -> pl.DataFrame:
+    def suppress(self, results: pl.DataFrame, hierarchy: Hierarchy,
+                 linked: list[tuple[str, str]] = ()) -> pl.DataFrame:
         """What may be published: hidden numbers null, with ``suppressed`` and
         ``suppression`` (``small`` = primary, ``complementary``); the month rows of a
         unit whose year is small are left out.
 
         Pass whole years of an indicator (every level and month): the pattern of a
         year depends on all its cells, and must be the same in every artefact."""
-        reason = complementary_pattern(results, hierarchy, self)
+        reason = complementary_pattern(results, hierarchy, self, linked)
         marked = (results.with_row_index("_row").join(reason, on="_row", how="left")
                   .sort("_row").drop("_row")
                   .filter(pl.col("suppression").is_null() | (pl.col("suppression") != OMITTED)))
         hidden = pl.col("suppression").is_not_null()
-        return marked.with_columns(
+        published = marked.with_columns(
             hidden.alias("suppressed"),
             *[pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c)
               for c in HIDDEN if c in results.columns])
+        return without_hidden_national(published, published)
+
+
+# Figures made with the national proportion of their period (O/E x it, and shrunk towards it).
+NATIONAL_MADE = ["adjusted_proportion", "adjusted_low", "adjusted_high", "smoothed_proportion"]
+
+
+def without_hidden_national(rows: pl.DataFrame, published: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` without the risk-adjusted figures of a period whose national cell is hidden
+    (or left out) in ``published``: adjusted = O/E x the national proportion, so any unit's
+    adjusted / O/E would give the hidden national proportion away. Also for a unit's own
+    delivery, whose own rows are otherwise shown whole."""
+    columns = [c for c in NATIONAL_MADE if c in rows.columns]
+    if not columns or rows.is_empty():
+        return rows
+    shown = (published.filter((pl.col("level") == "national") & ~pl.col("suppressed"))
+             .select("indicator_id", "period").unique()
+             .with_columns(pl.lit(True).alias("_national_shown")))
+    return (rows.join(shown, on=["indicator_id", "period"], how="left", maintain_order="left")
+            .with_columns([pl.when(pl.col("_national_shown")).then(pl.col(c)).alias(c)
+                           for c in columns])
+            .drop("_national_shown"))
 
 
 BASE = ["numerator", "denominator", "missing", "proportion", "ci_low", "ci_high"]
@@ -153,38 +186,174 @@ def as_text(published: pl.DataFrame, rule: SmallNumberRule) -> pl.DataFrame:
     return published.with_columns(out).drop("suppressed", "suppression", strict=False)
 
 
+def _conjuncts(criterion) -> frozenset[str]:
+    """A criterion as the set of conditions that must all hold: SQL text split at its
+    top-level ANDs (not a BETWEEN's), ``all:`` into its parts, anything else whole."""
+    import json
+    import re
+
+    if isinstance(criterion, str):
+        parts, depth, quoted, start = [], 0, False, 0
+        text = " ".join(criterion.split())
+        for m in re.finditer(r"'|\(|\)|\bAND\b|\bBETWEEN\b", text, re.IGNORECASE):
+            token = m.group(0).upper()
+            if token == "'":
+                quoted = not quoted
+            elif quoted:
+                continue
+            elif token in "()":
+                depth += 1 if token == "(" else -1
+            elif token == "BETWEEN" and depth == 0:
+                depth -= 100  # its AND is not a conjunction; restored at that AND
+            elif token == "AND" and depth == -100:
+                depth = 0
+            elif token == "AND" and depth == 0:
+                parts.append(text[start:m.start()])
+                start = m.end()
+        parts.append(text[start:])
+        return frozenset(p.strip() for p in parts if p.strip())
+    dumped = criterion.model_dump(by_alias=True)
+    if "all" in dumped:
+        return frozenset().union(*(_conjuncts(c) for c in criterion.all))
+    return frozenset({json.dumps(dumped, sort_keys=True, default=str)})
+
+
+def _count_sets(d) -> list[frozenset[str]]:
+    """The conditions of the records an indicator counts: its denominator, its numerator,
+    and its denominator less its missing records (follow-up left aside: once it is
+    complete, it changes nothing)."""
+    denominator = _conjuncts(d.population).union(
+        *(_conjuncts(c) for c in d.denominator),
+        *(frozenset({"NOT " + c for c in _conjuncts(e)}) for e in d.exclusions))
+    sets = [denominator]
+    if d.numerator is not None:
+        sets.append(denominator | _conjuncts(d.numerator))
+    if d.missing_field:
+        sets.append(denominator | {f"{d.missing_field} IS NOT NULL"})
+    return sets
+
+
+def shared_counts(definitions) -> list[tuple[str, str]]:
+    """Pairs of indicators of one registry where one counts the very records another
+    counts: STROKE_03's denominator is STROKE_02's numerator, STROKE_06's is STROKE_01's
+    once follow-up is complete, STROKE_07's is STROKE_03's less its missing times,
+    DHRD_05's is DHRD_01's numerator. Each must hide where the other hides, else one
+    publishes the count the other hides. Found from the definitions' conditions: written
+    the same way (as the catalogue's are), they are recognised."""
+    pairs = []
+    for a, b in itertools.combinations(sorted(definitions, key=lambda d: d.id), 2):
+        if a.registry != b.registry:
+            continue
+        sets_a, sets_b = _count_sets(a), _count_sets(b)
+        if any(x == y for x in sets_a for y in sets_b):
+            pairs.append((a.id, b.id))
+    return pairs
+
+
+Cell = tuple[str, str, str]  # (period, level, unit_code)
+
+
 def complementary_pattern(results: pl.DataFrame, hierarchy: Hierarchy,
-                          rule: SmallNumberRule) -> pl.DataFrame:
-    """``_row`` (row position in ``results``) and ``suppression`` of every hidden row."""
+                          rule: SmallNumberRule, linked: list[tuple[str, str]] = ()
+                          ) -> pl.DataFrame:
+    """``_row`` (row position in ``results``) and ``suppression`` of every hidden row.
+
+    ``linked``: pairs of indicators that count the same records (``shared_counts``); their
+    groups' patterns are made together (``_family_year``)."""
     out_rows: list[int] = []
     out_reason: list[str] = []
     if not results.is_empty():
         frame = results.with_row_index("_row").with_columns(
             pl.col("period").str.slice(0, 4).alias("_year"))
-        for group in denominator_groups(frame):
-            for _, rows in frame.filter(pl.col("indicator_id").is_in(group)).group_by(
+        groups = denominator_groups(frame)
+        group_of = {i: n for n, group in enumerate(groups) for i in group}
+        edges = {tuple(sorted((group_of[a], group_of[b]))) for a, b in linked
+                 if a in group_of and b in group_of and group_of[a] != group_of[b]}
+        family = list(range(len(groups)))  # union-find over the linked groups
+
+        def root(n: int) -> int:
+            while family[n] != n:
+                n = family[n]
+            return n
+        for a, b in edges:
+            family[root(a)] = root(b)
+        families: dict[int, list[int]] = {}
+        for n in range(len(groups)):
+            families.setdefault(root(n), []).append(n)
+        for members in families.values():
+            ids = [i for n in members for i in groups[n]]
+            inner = {(members.index(a), members.index(b)) for a, b in edges if a in members}
+            for _, year in frame.filter(pl.col("indicator_id").is_in(ids)).group_by(
                     "_year", maintain_order=True):
-                for row_ids, reason in _year_pattern(rows, group, hierarchy, rule):
+                for row_ids, reason in _family_year(year, [groups[n] for n in members], inner,
+                                                    hierarchy, rule):
                     out_rows.extend(row_ids)
                     out_reason.extend([reason] * len(row_ids))
     return pl.DataFrame({"_row": out_rows, "suppression": out_reason},
                         schema={"_row": pl.UInt32, "suppression": pl.String})
 
 
+def _family_year(year: pl.DataFrame, groups: list[list[str]], links: set[tuple[int, int]],
+                 hierarchy: Hierarchy, rule: SmallNumberRule):
+    """(row positions, reason) of one year of linked indicator groups. A cell one group
+    hides is hidden in another group too where that group would publish a count equal to
+    one of the hidden group's counts there (STROKE_03's denominator is STROKE_02's
+    numerator: whatever the catalogue makes equal is equal in the data); each group's
+    pattern is then made again with those cells, until nothing more is to be hidden.
+    ``links``: the pairs of groups (positions in ``groups``) that count the same records.
+
+    Not protected: a hidden count of 0 where the other indicator has no row (STROKE_03 has
+    none where STROKE_02's numerator is 0): its missing row states the 0. Stand-in rows of
+    '<5' were tried; on the sample they left DHRD_05 publishable at national level only."""
+    parts = [(group, year.filter(pl.col("indicator_id").is_in(group))) for group in groups]
+    counts: list[dict[Cell, set[int]]] = []
+    for _, rows in parts:
+        mine: dict[Cell, set[int]] = {}
+        for period, level, unit, *values in rows.select(  # and the denominator less missing
+                "period", "level", "unit_code", "denominator", "numerator",
+                (pl.col("denominator") - pl.col("missing")).alias("_present")).iter_rows():
+            mine.setdefault((period, level, unit), set()).update(v for v in values
+                                                                 if v is not None)
+        counts.append(mine)
+    forced: list[set[Cell]] = [set() for _ in parts]
+    patterns: list[list] = [[] for _ in parts]
+    hidden: list[set[Cell]] = [set() for _ in parts]
+    again = set(range(len(parts)))
+    while again:  # only the groups given new cells are made again
+        for i in sorted(again):
+            group, rows = parts[i]
+            if rows.is_empty():  # none of the group's indicators has this year
+                continue
+            patterns[i] = list(_year_pattern(rows, group, hierarchy, rule, forced[i]))
+            keys = dict(zip(rows["_row"], zip(rows["period"], rows["level"], rows["unit_code"])))
+            hidden[i] = {keys[r] for row_ids, _ in patterns[i] for r in row_ids}
+        again = set()
+        for i, j in itertools.permutations(range(len(parts)), 2):
+            if (min(i, j), max(i, j)) not in links:
+                continue
+            for cell in hidden[j] - hidden[i] - forced[i]:  # forced, yet shown: no better
+                if counts[i].get(cell, set()) & counts[j][cell]:
+                    forced[i].add(cell)
+                    again.add(i)
+    for pattern in patterns:
+        yield from pattern
+
+
 def _year_pattern(rows: pl.DataFrame, group: list[str], hierarchy: Hierarchy,
-                  rule: SmallNumberRule):
-    """(row positions, reason) of the hidden cells of one indicator group and year.
+                  rule: SmallNumberRule, forced: set[Cell] = frozenset()):
+    """(row positions, reason) of the hidden cells of one indicator group and year, with
+    the ``forced`` cells (hidden by a linked group) hidden and protected too.
 
     Where no pattern protects every hidden value (tiny tables, whose markers alone
     bound a total from both sides), the year is published at national level only;
     where even that fails, not at all."""
-    grid = Grid.build(rows, group, hierarchy, rule)
+    grid = Grid.build(rows, group, hierarchy, rule, forced)
     hidden, safe = protect(grid, rule)
     if not safe:
         national = rows.filter(pl.col("level") == "national")
         log.warning("complementary suppression: %s %s is published at national level only",
                     ",".join(group), grid.periods[0][:4])
-        grid_n = Grid.build(national, group, hierarchy, rule)
+        grid_n = Grid.build(national, group, hierarchy, rule, forced)
         hidden_n, safe = protect(grid_n, rule)
         for cell, row_ids in grid_n.rows.items():
             if not safe or hidden_n[cell]:
@@ -231,6 +400,7 @@ class Grid:
     omitted: np.ndarray
     lower: np.ndarray  # what the attacker knows of a hidden denominator
     upper: np.ndarray
+    forced: np.ndarray  # hidden because a linked group hides the cell (a '..': at least 5)
 
     @property
     def n_units(self) -> int:
@@ -257,7 +427,7 @@ class Grid:
 
     @classmethod
     def build(cls, rows: pl.DataFrame, group: list[str], hierarchy: Hierarchy,
-              rule: SmallNumberRule) -> "Grid":
+              rule: SmallNumberRule, forced_cells: set[Cell] = frozenset()) -> "Grid":
         periods = sorted(set(rows["period"]), key=lambda p: (len(p), p))
         units = sorted(set(zip(rows["level"], rows["unit_code"])),
                        key=lambda u: (LEVEL_ORDER.get(u[0], 9), u[0], u[1]))
@@ -297,8 +467,13 @@ class Grid:
         low = max(rule.minimum, 1)
         lower = np.where(omitted, 0, np.where(primary, low, rule.maximum + 1 if low <= 1 else 1))
         upper = np.where(primary | omitted, float(rule.maximum), np.inf)
+        forced = np.zeros(n, dtype=bool)
+        for period, level, unit in forced_cells:
+            if period in p_at and (level, unit) in u_at:
+                forced[p_at[period] * len(units) + u_at[(level, unit)]] = True
+        forced &= exists & ~primary & ~omitted
         return cls(periods, units, exists, values, pairs, parts, region_of, cell_rows,
-                   primary, omitted, lower.astype(float), upper)
+                   primary, omitted, lower.astype(float), upper, forced)
 
     def relations(self) -> list[tuple[int, np.ndarray]]:
         """(parent, its movable parts) for every relation of the module docstring; a parent
@@ -363,7 +538,7 @@ class Grid:
                 teams.append([r, u]), league.append(n_leagues), club.append(r)
         n_leagues += 1
         national = [u for u, k in enumerate(kinds) if k == "national"]
-        hidden_nation = bool(national) and (self.primary | self.omitted)[
+        hidden_nation = bool(national) and (self.primary | self.omitted | self.forced)[
             [self.cell(p, national[0]) for p in range(len(self.periods))]].any()
         if hidden_nation and len(flat) <= 1:
             others = [u for u, k in enumerate(kinds) if k in flat] or [None]
@@ -606,7 +781,7 @@ def protect(grid: Grid, rule: SmallNumberRule) -> tuple[np.ndarray, bool]:
     """The hidden cells: primary and omitted, then complements until every hidden value
     has a move (or is shown, by linear programming, not to be pinned down); and
     whether that succeeded."""
-    hidden = grid.primary | grid.omitted
+    hidden = grid.primary | grid.omitted | grid.forced
     if not hidden.any():
         return hidden, True
     relations = grid.relations()
