@@ -134,11 +134,9 @@ def test_an_expired_session_gets_nothing_and_is_logged(portal, age):
     assert [(r["action"], r["outcome"]) for r in rows] == [("denied", "no session")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "attack finding (low): HEAD and OPTIONS on another unit's page answer 405 and leave no "
-    "row in the access log; portal.md: a request for a unit the user may not see gets "
-    "403 or 404 and is logged as denied (the catch-all route takes GET, POST, PUT, DELETE "
-    "and PATCH only)"))
+# attack finding (low), fixed: HEAD and OPTIONS on another unit's page answered 405 and left no
+# row in the access log; portal.md: a request for a unit the user may not see gets 403 or 404
+# and is logged as denied (the catch-all route now takes HEAD and OPTIONS too)
 @pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
 def test_other_methods_on_another_unit_are_refused_and_logged(portal, method):
     client = login(portal, "unit_h")

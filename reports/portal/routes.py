@@ -512,7 +512,8 @@ def create_app(output: Path, store: Store, identity: IdentityProvider | None = N
         portal.log(request, who.username, "admin", None, f"round {year} {form.get('action')}")
         return RedirectResponse("/admin", status_code=303)
 
-    @app.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    @app.api_route("/{rest:path}",  # every method: a HEAD on another unit is logged too
+                   methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     def anything_else(request: Request, rest: str):
         session, who = current(request)
         if session is None:
