@@ -55,6 +55,27 @@ def sample_reports(sample_run):
 
 
 @pytest.fixture(scope="session")
+def sample_hierarchy(sample_run):
+    """Which region each hospital, municipality and clinic of the sample belongs to, and the
+    regions: public reference data, what an attacker subtracting published cells knows."""
+    import duckdb
+
+    with duckdb.connect(str(sample_run["output"] / "kvalitet.duckdb"), read_only=True) as con:
+        region_of = {
+            "hospital": dict(con.sql("SELECT hospital_code, CAST(region_code AS VARCHAR) "
+                                     "FROM hospitals").fetchall()),
+            "municipality": dict(con.sql("SELECT CAST(municipality_code AS VARCHAR), "
+                                         "CAST(region_code AS VARCHAR) FROM municipalities")
+                                 .fetchall()),
+            "clinic": dict(con.sql("SELECT c.clinic_code, CAST(m.region_code AS VARCHAR) FROM "
+                                   "clinics c JOIN municipalities m USING (municipality_code)")
+                           .fetchall())}
+        regions = [r for (r,) in con.sql("SELECT CAST(region_code AS VARCHAR) FROM regions")
+                   .fetchall()]
+    return region_of, regions
+
+
+@pytest.fixture(scope="session")
 def chromium():
     """Debian's chromium; the test set-up installs it where it is missing (as CI does)."""
     import shutil

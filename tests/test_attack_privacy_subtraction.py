@@ -19,7 +19,6 @@ import datetime as dt
 import json
 from fractions import Fraction
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -133,20 +132,9 @@ def recover(published: pl.DataFrame, hierarchy: dict, regions: list[str], cutoff
 
 # -- the sample run ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def published(sample_reports):
+def published(sample_reports, sample_hierarchy):
     output = sample_reports["output"]
-    with duckdb.connect(str(output / "kvalitet.duckdb"), read_only=True) as con:
-        hierarchy = {
-            "hospital": dict(con.sql("SELECT hospital_code, CAST(region_code AS VARCHAR) "
-                                     "FROM hospitals").fetchall()),
-            "municipality": dict(con.sql("SELECT CAST(municipality_code AS VARCHAR), "
-                                         "CAST(region_code AS VARCHAR) FROM municipalities")
-                                 .fetchall()),
-            "clinic": dict(con.sql("SELECT c.clinic_code, CAST(m.region_code AS VARCHAR) FROM "
-                                   "clinics c JOIN municipalities m USING (municipality_code)")
-                           .fetchall())}
-        regions = [r for (r,) in con.sql("SELECT CAST(region_code AS VARCHAR) FROM regions")
-                   .fetchall()]
+    hierarchy, regions = sample_hierarchy
     truth = pl.read_parquet(output / "indicator_results.parquet")
     true = {(r["indicator_id"], r["period"], r["level"], r["unit_code"]): r
             for r in truth.iter_rows(named=True)}

@@ -25,7 +25,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-import duckdb
 import hypothesis.strategies as st
 import numpy as np
 import polars as pl
@@ -450,19 +449,8 @@ def attack(k: Knowledge, truth: dict, indicator: str, periods: list, levels: lis
 
 # -- the sample run's artefacts ----------------------------------------------------------------
 @pytest.fixture(scope="module")
-def attacker(sample_reports):
-    with duckdb.connect(str(sample_reports["output"] / "kvalitet.duckdb"), read_only=True) as con:
-        region_of = {
-            "hospital": dict(con.sql("SELECT hospital_code, CAST(region_code AS VARCHAR) "
-                                     "FROM hospitals").fetchall()),
-            "municipality": dict(con.sql("SELECT CAST(municipality_code AS VARCHAR), "
-                                         "CAST(region_code AS VARCHAR) FROM municipalities")
-                                 .fetchall()),
-            "clinic": dict(con.sql("SELECT c.clinic_code, CAST(m.region_code AS VARCHAR) FROM "
-                                   "clinics c JOIN municipalities m USING (municipality_code)")
-                           .fetchall())}
-        regions = [r[0] for r in con.sql("SELECT CAST(region_code AS VARCHAR) FROM regions")
-                   .fetchall()]
+def attacker(sample_reports, sample_hierarchy):
+    region_of, regions = sample_hierarchy
     results = pl.read_parquet(sample_reports["output"] / "indicator_results.parquet")
     names = defaultdict(dict)
     for level, code, name in results.select("level", "unit_code", "unit_name").unique().rows():

@@ -15,6 +15,17 @@ from reports import labels
 from reports.labels import MESSAGES_DIR, TEXT, languages, missing_keys
 
 
+def _catalogues_with(folder, monkeypatch, language: str, data: dict) -> None:
+    """Danish and English as committed, plus `language` with `data`, as the catalogues."""
+    for name in ("da", "en"):
+        (folder / f"{name}.yaml").write_text((MESSAGES_DIR / f"{name}.yaml").read_text(
+            encoding="utf-8"), encoding="utf-8")
+    (folder / f"{language}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                             encoding="utf-8")
+    monkeypatch.setattr(labels, "MESSAGES_DIR", folder)
+    labels.catalogue.cache_clear()
+
+
 def test_danish_english_and_swedish_are_there():
     assert {"da", "en", "sv"} <= set(languages())
 
@@ -26,16 +37,10 @@ def test_every_language_has_every_key(language):
 
 def test_a_missing_key_fails(tmp_path, monkeypatch):
     """A catalogue without a key is an error, never a silent fallback to another language."""
-    text = (MESSAGES_DIR / "en.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yaml.safe_load((MESSAGES_DIR / "en.yaml").read_text(encoding="utf-8"))
     del data["funnel_note"]
     del data["indicators"]["STROKE_01"]["rationale"]
-    for name in ("da", "en"):
-        (tmp_path / f"{name}.yaml").write_text((MESSAGES_DIR / f"{name}.yaml").read_text(
-            encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "xx.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    monkeypatch.setattr(labels, "MESSAGES_DIR", tmp_path)
-    labels.catalogue.cache_clear()
+    _catalogues_with(tmp_path, monkeypatch, "xx", data)
     try:
         assert set(missing_keys("xx")) == {"funnel_note", "indicators.STROKE_01.rationale"}
         with pytest.raises(labels.MissingMessage, match="xx.yaml has no 'funnel_note'"):
@@ -52,12 +57,7 @@ def test_an_indicator_without_words_in_one_language_is_refused_by_the_check(tmp_
 
     sv = yaml.safe_load((MESSAGES_DIR / "sv.yaml").read_text(encoding="utf-8"))
     del sv["indicators"]["HIP_02"]
-    for name in ("da", "en"):
-        (tmp_path / f"{name}.yaml").write_text((MESSAGES_DIR / f"{name}.yaml").read_text(
-            encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "sv.yaml").write_text(yaml.safe_dump(sv, allow_unicode=True), encoding="utf-8")
-    monkeypatch.setattr(labels, "MESSAGES_DIR", tmp_path)
-    labels.catalogue.cache_clear()
+    _catalogues_with(tmp_path, monkeypatch, "sv", sv)
     try:
         with pytest.raises(DefinitionError, match=r"HIP_02.yaml: .*HIP_02 in the message "
                                                   r"catalogue sv\.yaml"):
