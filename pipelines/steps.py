@@ -181,7 +181,7 @@ def annual_reports(warehouse_path: Path, folder: Path, year: int, language: str 
 
     if comments is None and Path("comments").is_dir():
         comments = Path("comments")
-    with warehouse.connect(warehouse_path, read_only=True) as con:
+    with warehouse.connect(warehouse_path, must_exist=True) as con:  # records what it publishes
         pages = annual.build(con, _results_for(con, str(year), "year"), load_definitions(settings.INDICATORS_DIR),
                              year, folder, language,
                              SmallNumberRule.from_environment(), results_cutoff(con), comments,
@@ -196,7 +196,7 @@ def monthly_deliveries(warehouse_path: Path, folder: Path, month: str, language:
     from pipelines.results import results_cutoff
     from reports import monthly
 
-    with warehouse.connect(warehouse_path, read_only=True) as con:
+    with warehouse.connect(warehouse_path, must_exist=True) as con:  # records what it publishes
         folders = monthly.build(con, _results_for(con, month, "month"), load_definitions(settings.INDICATORS_DIR),
                                 month, results_cutoff(con), folder, language)
     return [str(f) for f in folders]

@@ -116,8 +116,10 @@ def has_table(con, name: str) -> bool:
 
 
 @contextmanager
-def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the warehouse file, its tables and views created if new."""
+def connect(path: Path, read_only: bool = False, must_exist: bool = False
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse file, its tables and views created if new (unless it
+    is only read, or ``must_exist``)."""
     import threading
 
     shared = _HELD.get(path.resolve()) if _HELD else None
@@ -134,7 +136,7 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
             if con is not shared[0]:
                 con.close()
         return
-    if read_only and not path.exists():
+    if (read_only or must_exist) and not path.exists():
         raise WarehouseError(f"no warehouse at {path}; run 'kvalitet run' or "
                              "'kvalitet ingest' first, or name it with --warehouse")
     try:

@@ -20,7 +20,7 @@ import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from pipelines.definitions import Definition
-from reports import excel, figures
+from reports import excel, figures, releases
 from reports.appendix import appendix_facts
 from reports.funnel import funnel_table
 from reports.labels import (REFERENCE_LANGUAGE, TEXT, count, indicator_title, number, percent)
@@ -481,12 +481,16 @@ def write_tables(folder: Path, definitions: list[Definition], published: pl.Data
 def publishable(con, results: pl.DataFrame, definitions: list[Definition], year: int,
                 rule: SmallNumberRule) -> pl.DataFrame:
     """The report year and the two before it (their months feed the run charts), after
-    the small-number rule and complementary suppression: one pattern for all artefacts."""
+    the small-number rule and complementary suppression: one pattern for all artefacts,
+    kept where earlier releases published the same counts, and recorded for later ones."""
     ids = [d.id for d in definitions]
     years = [str(y) for y in range(year - 2, year + 1)]
-    return rule.suppress(results.filter(pl.col("indicator_id").is_in(ids),
-                                        pl.col("period").str.slice(0, 4).is_in(years)),
-                         Hierarchy.from_warehouse(con), shared_counts(definitions))
+    mine = results.filter(pl.col("indicator_id").is_in(ids),
+                          pl.col("period").str.slice(0, 4).is_in(years))
+    published = rule.suppress(mine, Hierarchy.from_warehouse(con), shared_counts(definitions),
+                              releases.earlier(con))
+    releases.record(con, f"annual {year}", mine, published)
+    return published
 
 
 def commentary(comments: Path | None, year: int, indicator: str) -> str | None:

@@ -28,7 +28,7 @@ from pipelines import validation_report
 from pipelines.definitions import Definition
 from pipelines.engine import denominator_records
 from pipelines.intervals import with_intervals
-from reports import unit_page
+from reports import releases, unit_page
 from reports.annual import _standard_text, file_name, interval_method
 from reports.reasons import listed, reasons
 from reports.run_chart import anhoej
@@ -65,10 +65,12 @@ def comparison_rows(con, results: pl.DataFrame, months: list[str],
     """National and regional months of the window, suppressed with the pattern of their
     whole years (every level and month), so they hide what the annual report hides."""
     years = sorted({m[:4] for m in months})
-    whole = rule.suppress(results.filter(pl.col("period").str.slice(0, 4).is_in(years)),
-                          Hierarchy.from_warehouse(con), linked)
-    return whole.filter(pl.col("period_type") == "month", pl.col("period").is_in(months),
-                        pl.col("level").is_in(["national", "region"]))
+    mine = results.filter(pl.col("period").str.slice(0, 4).is_in(years))
+    whole = rule.suppress(mine, Hierarchy.from_warehouse(con), linked, releases.earlier(con))
+    shown = whole.filter(pl.col("period_type") == "month", pl.col("period").is_in(months),
+                         pl.col("level").is_in(["national", "region"]))
+    releases.record(con, f"monthly {months[-1]}", mine, shown)
+    return shown
 
 
 def window_months(month: str, months: list[str]) -> dict[str, list[str]]:

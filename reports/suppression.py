@@ -70,6 +70,10 @@ import polars as pl
 from scipy import sparse
 from scipy.optimize import linprog
 
+from reports.releases import HIDDEN as HIDDEN_BEFORE
+from reports.releases import SHOWN as SHOWN_BEFORE
+from reports.releases import with_release_state
+
 log = logging.getLogger("kvalitet.reports")
 
 HIDDEN = ["numerator", "denominator", "missing", "proportion", "ci_low", "ci_high", "median",
@@ -120,14 +124,16 @@ class SmallNumberRule:
         return pl.col("denominator").is_between(self.minimum, self.maximum)
 
     def suppress(self, results: pl.DataFrame, hierarchy: Hierarchy,
-                 linked: list[tuple[str, str]] = ()) -> pl.DataFrame:
+                 linked: list[tuple[str, str]] = (), released: pl.DataFrame | None = None
+                 ) -> pl.DataFrame:
         """What may be published: hidden numbers null, with ``suppressed`` and
         ``suppression`` (``small`` = primary, ``complementary``); the month rows of a
         unit whose year is small are left out.
 
         Pass whole years of an indicator (every level and month): the pattern of a
-        year depends on all its cells, and must be the same in every artefact."""
-        reason = complementary_pattern(results, hierarchy, self, linked)
+        year depends on all its cells, and must be the same in every artefact.
+        ``released``: what earlier releases published (``releases.earlier``)."""
+        reason = complementary_pattern(results, hierarchy, self, linked, released)
         marked = (results.with_row_index("_row").join(reason, on="_row", how="left")
                   .sort("_row").drop("_row")
                   .filter(pl.col("suppression").is_null() | (pl.col("suppression") != OMITTED)))
@@ -254,16 +260,17 @@ Cell = tuple[str, str, str]  # (period, level, unit_code)
 
 
 def complementary_pattern(results: pl.DataFrame, hierarchy: Hierarchy,
-                          rule: SmallNumberRule, linked: list[tuple[str, str]] = ()
-                          ) -> pl.DataFrame:
+                          rule: SmallNumberRule, linked: list[tuple[str, str]] = (),
+                          released: pl.DataFrame | None = None) -> pl.DataFrame:
     """``_row`` (row position in ``results``) and ``suppression`` of every hidden row.
 
     ``linked``: pairs of indicators that count the same records (``shared_counts``); their
-    groups' patterns are made together (``_family_year``)."""
+    groups' patterns are made together (``_family_year``). ``released``: cells earlier
+    releases published; unchanged, they stay hidden or shown as they were."""
     out_rows: list[int] = []
     out_reason: list[str] = []
     if not results.is_empty():
-        frame = results.with_row_index("_row").with_columns(
+        frame = with_release_state(results, released).with_row_index("_row").with_columns(
             pl.col("period").str.slice(0, 4).alias("_year"))
         groups = denominator_groups(frame)
         group_of = {i: n for n, group in enumerate(groups) for i in group}
@@ -315,7 +322,11 @@ def _family_year(year: pl.DataFrame, groups: list[list[str]], links: set[tuple[i
             mine.setdefault((period, level, unit), set()).update(v for v in values
                                                                  if v is not None)
         counts.append(mine)
-    forced: list[set[Cell]] = [set() for _ in parts]
+    forced: list[set[Cell]] = [_cells(rows.filter(pl.col("_released") == HIDDEN_BEFORE))
+                               for _, rows in parts]
+    known = [_cells(rows.filter(pl.col("_released") == SHOWN_BEFORE))
+             - _cells(rows.filter(pl.col("_released").ne_missing(SHOWN_BEFORE)))
+             for _, rows in parts]  # every indicator of the group shown, unchanged
     patterns: list[list] = [[] for _ in parts]
     hidden: list[set[Cell]] = [set() for _ in parts]
     again = set(range(len(parts)))
@@ -324,7 +335,8 @@ def _family_year(year: pl.DataFrame, groups: list[list[str]], links: set[tuple[i
             group, rows = parts[i]
             if rows.is_empty():  # none of the group's indicators has this year
                 continue
-            patterns[i] = list(_year_pattern(rows, group, hierarchy, rule, forced[i]))
+            patterns[i] = list(_year_pattern(rows, group, hierarchy, rule, forced[i],
+                                             known[i]))
             keys = dict(zip(rows["_row"], zip(rows["period"], rows["level"], rows["unit_code"])))
             hidden[i] = {keys[r] for row_ids, _ in patterns[i] for r in row_ids}
         again = set()
@@ -339,21 +351,27 @@ def _family_year(year: pl.DataFrame, groups: list[list[str]], links: set[tuple[i
         yield from pattern
 
 
+def _cells(rows: pl.DataFrame) -> set[Cell]:
+    return set(rows.select("period", "level", "unit_code").iter_rows())
+
+
 def _year_pattern(rows: pl.DataFrame, group: list[str], hierarchy: Hierarchy,
-                  rule: SmallNumberRule, forced: set[Cell] = frozenset()):
+                  rule: SmallNumberRule, forced: set[Cell] = frozenset(),
+                  known: set[Cell] = frozenset()):
     """(row positions, reason) of the hidden cells of one indicator group and year, with
-    the ``forced`` cells (hidden by a linked group) hidden and protected too.
+    the ``forced`` cells (hidden by a linked group or an earlier release) hidden and
+    protected too, and the ``known`` ones (shown by an earlier release) never hidden.
 
     Where no pattern protects every hidden value (tiny tables, whose markers alone
     bound a total from both sides), the year is published at national level only;
     where even that fails, not at all."""
-    grid = Grid.build(rows, group, hierarchy, rule, forced)
+    grid = Grid.build(rows, group, hierarchy, rule, forced, known)
     hidden, safe = protect(grid, rule)
     if not safe:
         national = rows.filter(pl.col("level") == "national")
         log.warning("complementary suppression: %s %s is published at national level only",
                     ",".join(group), grid.periods[0][:4])
-        grid_n = Grid.build(national, group, hierarchy, rule, forced)
+        grid_n = Grid.build(national, group, hierarchy, rule, forced, known)
         hidden_n, safe = protect(grid_n, rule)
         for cell, row_ids in grid_n.rows.items():
             if not safe or hidden_n[cell]:
@@ -386,7 +404,7 @@ class Grid:
 
     ``exists``: the cell has a row. ``omitted``: a month of a unit whose year is small
     (left out, present or not). ``movable``: unknown to the attacker once hidden (a
-    cell with no row, not omitted, is a published 0)."""
+    cell with no row, not omitted, is a published 0; a ``known`` one stays known)."""
 
     periods: list[str]
     units: list[tuple[str, str]]
@@ -401,6 +419,7 @@ class Grid:
     lower: np.ndarray  # what the attacker knows of a hidden denominator
     upper: np.ndarray
     forced: np.ndarray  # hidden because a linked group hides the cell (a '..': at least 5)
+    known: np.ndarray  # shown by an earlier release with these counts: never hidden
 
     @property
     def n_units(self) -> int:
@@ -408,6 +427,11 @@ class Grid:
 
     @property
     def movable(self) -> np.ndarray:
+        return self.present & ~self.known
+
+    @property
+    def present(self) -> np.ndarray:
+        """In the relations as a number the attacker may not know (a ``known`` one is)."""
         return self.exists | self.omitted
 
     def cell(self, period: int, unit: int) -> int:
@@ -427,7 +451,8 @@ class Grid:
 
     @classmethod
     def build(cls, rows: pl.DataFrame, group: list[str], hierarchy: Hierarchy,
-              rule: SmallNumberRule, forced_cells: set[Cell] = frozenset()) -> "Grid":
+              rule: SmallNumberRule, forced_cells: set[Cell] = frozenset(),
+              known_cells: set[Cell] = frozenset()) -> "Grid":
         periods = sorted(set(rows["period"]), key=lambda p: (len(p), p))
         units = sorted(set(zip(rows["level"], rows["unit_code"])),
                        key=lambda u: (LEVEL_ORDER.get(u[0], 9), u[0], u[1]))
@@ -467,16 +492,19 @@ class Grid:
         low = max(rule.minimum, 1)
         lower = np.where(omitted, 0, np.where(primary, low, rule.maximum + 1 if low <= 1 else 1))
         upper = np.where(primary | omitted, float(rule.maximum), np.inf)
-        forced = np.zeros(n, dtype=bool)
-        for period, level, unit in forced_cells:
-            if period in p_at and (level, unit) in u_at:
-                forced[p_at[period] * len(units) + u_at[(level, unit)]] = True
-        forced &= exists & ~primary & ~omitted
+        def marked(cells: set[Cell]) -> np.ndarray:
+            at = np.zeros(n, dtype=bool)
+            for period, level, unit in cells:
+                if period in p_at and (level, unit) in u_at:
+                    at[p_at[period] * len(units) + u_at[(level, unit)]] = True
+            return at & exists & ~primary & ~omitted
+        forced = marked(forced_cells)
+        known = marked(known_cells) & ~forced
         return cls(periods, units, exists, values, pairs, parts, region_of, cell_rows,
-                   primary, omitted, lower.astype(float), upper, forced)
+                   primary, omitted, lower.astype(float), upper, forced, known)
 
     def relations(self) -> list[tuple[int, np.ndarray]]:
-        """(parent, its movable parts) for every relation of the module docstring; a parent
+        """(parent, its parts in the relations) for every relation of the module docstring; a parent
         without a row is a published 0. Relations that do not hold are not used."""
         found = []
         kinds = [lv for lv, _ in self.units]
@@ -497,7 +525,7 @@ class Grid:
                               [self.cell(p, u) for p in range(1, len(self.periods))]))
         holds = []
         for parent, children in found:
-            children = np.array([c for c in children if self.movable[c]], dtype=np.int64)
+            children = np.array([c for c in children if self.present[c]], dtype=np.int64)
             if not len(children):
                 continue
             if (self.values[children].sum(axis=0) == self.values[parent]).all():
@@ -840,8 +868,9 @@ def _next_in_relation(grid, relations, cell, col, hidden, rank) -> int | None:
     for parent, children in relations:
         if parent != cell and cell not in children:
             continue
-        parts = [int(c) for c in children if not hidden[c] and grid.exists[c]]
-        pool = parts or ([int(parent)] if not hidden[parent] and grid.exists[parent] else [])
+        parts = [int(c) for c in children if not hidden[c] and grid.exists[c]
+                 and not grid.known[c]]
+        pool = parts or ([int(parent)] if not hidden[parent] and grid.movable[parent] else [])
         useful = [c for c in pool if grid.values[c, col] > 0]
         candidates.extend(useful or pool)
     return min(candidates, key=lambda c: rank[c]) if candidates else None

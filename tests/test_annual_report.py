@@ -90,13 +90,15 @@ def test_a_registry_never_delivered_gets_no_report(sample_run, tmp_path):
 
     definitions = load_definitions(INDICATORS_DIR)
     hip = [d.id for d in definitions if annual.report_group(d) == "hipfracture"]
-    with duckdb.connect(str(sample_run["output"] / "kvalitet.duckdb"), read_only=True) as con:
+    warehouse = tmp_path / "kvalitet.duckdb"  # a copy: the report records what it released
+    shutil.copy(sample_run["output"] / "kvalitet.duckdb", warehouse)
+    with duckdb.connect(str(warehouse)) as con:
         results = read_results(con).filter(~pl.col("indicator_id").is_in(hip))
-        pages = annual.build(con, results, definitions, 2025, tmp_path)
+        pages = annual.build(con, results, definitions, 2025, tmp_path / "reports")
     assert hip and {p.parent.name for p in pages} == {"stroke", "cardiac_rehab",
                                                       "general_practice_diabetes"}
-    assert not (tmp_path / "hipfracture").exists()
-    landing = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert not (tmp_path / "reports" / "hipfracture").exists()
+    landing = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     links = set(re.findall(r'href="([^"]+)"', landing))
     assert "stroke/annual_report.html" in links
     assert not any(link.startswith("hipfracture/") for link in links)

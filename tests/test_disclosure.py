@@ -624,3 +624,48 @@ def test_suppression_leaves_no_hidden_count_determined(registry):
     assert not any(found.values()), found
     assert not published.filter(pl.col("suppression").is_null())["denominator"].is_between(
         1, 4).any()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(registries(), st.lists(st.integers(0, 4), min_size=60, max_size=60))
+def test_a_later_release_hides_what_an_earlier_one_hid_and_nothing_it_showed(registry, late):
+    """Two releases of the same months: the first from the records that had arrived, the
+    second from all. Where a cell's counts did not change, it is hidden in both or in
+    neither, and the second, bound by the first, still protects every hidden count."""
+    import duckdb
+
+    from pipelines.settings import SQL_DIR
+    from reports import releases
+    from reports.suppression import Hierarchy, SmallNumberRule
+
+    hospitals, municipalities, records, municipal = registry
+    hierarchy = Hierarchy({"hospital": hospitals, "municipality": municipalities})
+    first = [r for r, days in zip(records, late) if days] or records[:1]  # 1 in 5 arrives late
+    con = duckdb.connect()
+    con.execute((SQL_DIR / "warehouse" / "04_released_cells.sql").read_text(encoding="utf-8"))
+    before = aggregate(hospitals, municipalities, first, municipal)
+    june = SmallNumberRule().suppress(before, hierarchy, released=releases.earlier(con))
+    assert releases.record(con, "monthly", before, june) == june.height
+    assert releases.record(con, "monthly", before, june) == 0  # published again: nothing new
+    results = aggregate(hospitals, municipalities, records, municipal)
+    annual = SmallNumberRule().suppress(results, hierarchy, released=releases.earlier(con))
+    keys = ["indicator_id", "period", "level", "unit_code"]
+    then = before.join(june.select(*keys, pl.col("suppressed").alias("hidden_then")), on=keys)
+    now = results.join(annual.select(*keys, pl.col("suppressed").alias("hidden_now")), on=keys)
+    both = then.join(now, on=[*keys, *COUNTS])  # published twice with the same counts
+    assert both["hidden_then"].to_list() == both["hidden_now"].to_list()
+    # so June's shown counts fill none of the annual table's hidden cells (where they changed,
+    # they are other numbers); and the annual pattern, bound by June's, still protects
+    k = Knowledge()
+    table_rows(annual.with_columns(pl.col(c).cast(pl.String) for c in COUNTS), "table", k)
+    truth = {(r["indicator_id"], r["period"], r["level"], r["unit_code"]):
+             {c: r[c] for c in COUNTS} for r in results.iter_rows(named=True)}
+    units = {"national": ["DK"], "region": sorted(set(hospitals.values())
+                                                  | set(municipalities.values())),
+             "hospital": sorted(hospitals), "municipality": sorted(municipalities)}
+    months = sorted(p for p in set(results["period"]) if len(p) == 7)
+    found = attack(k, truth, "X_01", ["2025", *months], sorted(set(results["level"])), units,
+                   {"hospital": hospitals, "municipality": municipalities},
+                   "municipality" if municipal else "hospital", True)
+    found.pop("unknowns")
+    assert not any(found.values()), found
