@@ -49,6 +49,11 @@ numerator of 0 that a published total of 0 states for all of its parts; nor a
 hidden 0 that the missing row of a linked indicator states (no row for a
 denominator of 0).
 
+Releases keep each other's patterns (``reports/releases.py``): where an earlier release
+published a cell with the counts it has now, it stays hidden if it was hidden (``forced``)
+and shown if it was shown (``known``: never chosen as a complement), so two releases of the
+same months cannot be combined; cells whose counts changed get the new data's pattern.
+
 Risk-adjusted figures are made with the national proportion of their period
 (adjusted = O/E x it; smoothed is shrunk towards it): where the national cell of
 a period is hidden, no row of that period shows them, as adjusted / O/E would
