@@ -17,9 +17,9 @@ from tests.builders import TEST_KEY
 
 
 @pytest.fixture(scope="module")
-def published(sample_run, tmp_path_factory):
-    """The sample's annual report in Danish (with commentary and PDF), English and Swedish,
-    from a copy of the sample's warehouse."""
+def published(sample_run, chromium, tmp_path_factory):
+    """The sample's annual report in Danish (with commentary and PDF, from Debian's
+    chromium), English and Swedish, from a copy of the sample's warehouse."""
     base = tmp_path_factory.mktemp("annual")
     shutil.copy(sample_run["output"] / "kvalitet.duckdb", base / "kvalitet.duckdb")
     comments = base / "comments" / "2025"
@@ -28,7 +28,8 @@ def published(sample_run, tmp_path_factory):
         "### Fremgang i Region Midtjylland\n\nStyregruppen **noterer** fremgangen.\n\n"
         "- flere patienter direkte til apopleksiafsnit\n\n<script>alert('x')</script>\n",
         encoding="utf-8")
-    env = {"KVALITET_PSEUDONYM_KEY": TEST_KEY.decode(), "KVALITET_WAREHOUSE": ""}
+    env = {"KVALITET_PSEUDONYM_KEY": TEST_KEY.decode(), "KVALITET_WAREHOUSE": "",
+           "KVALITET_CHROMIUM": chromium}
     runner = CliRunner()
     outcomes = {}
     for language, extra in (("da", ["--pdf", "--comments", str(base / "comments")]),
