@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -47,10 +48,9 @@ def default_warehouse(output_dir: Path | None = None) -> Path:
 RUN_DATE_ENV = "KVALITET_RUN_DATE"
 
 
-def today() -> "dt.date":
+def today() -> dt.date:
     """The day of the run in Danish local time; ``KVALITET_RUN_DATE`` (YYYY-MM-DD) states it
     instead, for tests and for re-running a past day. An extract dated after it is refused."""
-    import datetime as dt
     from zoneinfo import ZoneInfo
 
     told = os.environ.get(RUN_DATE_ENV, "").strip()

@@ -229,7 +229,7 @@ def test_region_overview_lists_its_units_with_the_standard(portal):
     row = re.search(r'<tr data-unit="hospital:H101">(.*?)</tr>', page.text, re.S).group(1)
     cells = re.findall(r"<td(?: class=\"[a-z_]+\" data-status=\"([a-z_]+)\")?>", row)
     assert cells[columns.index("HIP_01")] == want
-    assert f'href="/units/hospital/H101/2025-06"' in row
+    assert 'href="/units/hospital/H101/2025-06"' in row
 
 
 def test_national_overview_has_every_unit(portal):
