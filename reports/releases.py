@@ -6,9 +6,10 @@ counts; if they hid different cells, a reader holding both fills the annual repo
 hidden cells with the June delivery's shown ones and subtracts (an attack recovered 36
 hidden counts of the sample this way). So every release is recorded in the warehouse
 (``released_cells``: each cell it published, its counts, hidden or shown), and a later
-release, for every cell whose counts have not changed since, hides what was hidden
-(``forced``) and keeps shown what was shown (``known``: hiding it would hide nothing).
-A cell whose counts changed is a new number and gets the pattern of the new data.
+release hides every cell an earlier one hid, whatever its counts now (``forced``: a
+hidden 4 that became a 5 would otherwise be the difference of two published totals), and
+keeps shown a cell an earlier one showed with the same denominator (``known``: hiding it
+would hide nothing). Other cells get the pattern of the new data.
 """
 
 from __future__ import annotations
@@ -23,25 +24,36 @@ HIDDEN, SHOWN = "hidden", "shown"
 
 
 def earlier(con) -> pl.DataFrame:
-    """Every cell some release published with the counts it had then, and whether it was
-    hidden (in any release that had these counts) or shown (in every one)."""
+    """Every cell some release published, with the counts it had then, and whether some
+    release hid it with those counts."""
     return pl.from_arrow(con.sql(
-        f"SELECT {', '.join(KEYS + COUNTS)}, bool_or(hidden) AS hidden FROM released_cells "
-        f"GROUP BY ALL").to_arrow_table())
+        f"SELECT {', '.join(KEYS + COUNTS)}, bool_or(hidden) AS hidden "
+        f"FROM released_cells GROUP BY ALL").to_arrow_table())
 
 
 def with_release_state(frame: pl.DataFrame, released: pl.DataFrame | None) -> pl.DataFrame:
-    """``frame`` with ``_released``: 'hidden' or 'shown' where an earlier release published
-    the row's cell with the same counts, null where none did."""
+    """``frame`` with ``_released``: 'hidden' where an earlier release hid the row's cell
+    (with any counts), 'shown' where one showed it with the row's denominator and none hid
+    it, null otherwise; and ``_shown_counts``: the counts earlier releases showed for the
+    cell (denominator, numerator, denominator less missing), whatever they are now."""
     if released is None or released.is_empty():
-        return frame.with_columns(pl.lit(None, pl.String).alias("_released"))
-    same = (frame.select(*KEYS, *COUNTS).with_row_index("_at")
-            .join(released, on=KEYS + COUNTS, how="inner", nulls_equal=True)
-            .group_by("_at").agg(pl.col("hidden").any()))
-    state = pl.when(pl.col("hidden")).then(pl.lit(HIDDEN)).otherwise(pl.lit(SHOWN))
-    return (frame.with_row_index("_at").join(same.with_columns(state.alias("_released")),
-                                             on="_at", how="left")
-            .sort("_at").drop("_at", "hidden"))
+        return frame.with_columns(pl.lit(None, pl.String).alias("_released"),
+                                  pl.lit(None, pl.List(pl.Int64)).alias("_shown_counts"))
+    hidden = released.filter(pl.col("hidden")).select(KEYS).unique().with_columns(
+        pl.lit(HIDDEN).alias("_hidden"))
+    shown = released.filter(~pl.col("hidden"))
+    same = shown.select(*KEYS, "denominator").unique().with_columns(pl.lit(SHOWN).alias("_shown"))
+    counts = (shown.select(*KEYS, pl.concat_list(
+        "denominator", "numerator", pl.col("denominator") - pl.col("missing")).alias("_v"))
+        .explode("_v").drop_nulls("_v").group_by(KEYS)
+        .agg(pl.col("_v").unique().cast(pl.Int64).alias("_shown_counts")))
+    return (frame.with_row_index("_at")
+            .join(hidden, on=KEYS, how="left", nulls_equal=True)
+            .join(same, on=[*KEYS, "denominator"], how="left", nulls_equal=True)
+            .join(counts, on=KEYS, how="left", nulls_equal=True)
+            .sort("_at")
+            .with_columns(pl.coalesce("_hidden", "_shown").alias("_released"))
+            .drop("_at", "_hidden", "_shown"))
 
 
 def record(con, release: str, results: pl.DataFrame, published: pl.DataFrame) -> int:

@@ -332,6 +332,14 @@ def _family_year(year: pl.DataFrame, groups: list[list[str]], links: set[tuple[i
     known = [_cells(rows.filter(pl.col("_released") == SHOWN_BEFORE))
              - _cells(rows.filter(pl.col("_released").ne_missing(SHOWN_BEFORE)))
              for _, rows in parts]  # every indicator of the group shown, unchanged
+    small = [_cells(rows.filter(rule.applies())) for _, rows in parts]
+    shown_before: list[dict[Cell, set[int]]] = []  # counts an earlier release showed
+    for _, rows in parts:
+        mine = {}
+        for period, level, unit, values in rows.select(
+                "period", "level", "unit_code", "_shown_counts").drop_nulls().iter_rows():
+            mine.setdefault((period, level, unit), set()).update(values)
+        shown_before.append(mine)
     patterns: list[list] = [[] for _ in parts]
     hidden: list[set[Cell]] = [set() for _ in parts]
     again = set(range(len(parts)))
@@ -348,8 +356,19 @@ def _family_year(year: pl.DataFrame, groups: list[list[str]], links: set[tuple[i
         for i, j in itertools.permutations(range(len(parts)), 2):
             if (min(i, j), max(i, j)) not in links:
                 continue
-            for cell in hidden[j] - hidden[i] - forced[i]:  # forced, yet shown: no better
-                if counts[i].get(cell, set()) & counts[j][cell]:
+            for cell in hidden[j] - small[j] - known[j]:
+                # a count of j that i shows again, or that an earlier release showed in i:
+                # hidden in j, it would hide nothing (the attack filled STROKE_06's cells
+                # from June's STROKE_01), so j shows it
+                mine = counts[j][cell]
+                if (mine & shown_before[i].get(cell, set())
+                        or cell in known[i] and mine & counts[i].get(cell, set())):
+                    known[j].add(cell)
+                    forced[j].discard(cell)
+                    again.add(j)
+            for cell in hidden[j] - hidden[i] - forced[i] - known[i]:  # i shows it: no better
+                public = shown_before[i].get(cell, set()) | shown_before[j].get(cell, set())
+                if counts[i].get(cell, set()) & counts[j][cell] - public:
                     forced[i].add(cell)
                     again.add(i)
     for pattern in patterns:

@@ -358,8 +358,10 @@ def two_releases(tmp_path_factory, sample_hierarchy):
 def test_an_earlier_release_gives_no_hidden_count_away(two_releases):
     """Each release computes its pattern from the data it has; a reader holding the June
     delivery fills the annual report's hidden cells with the June delivery's shown ones
-    (a closed month's counts rarely change) and subtracts. The annual report keeps what
-    June hid hidden and what June showed shown, where the counts did not change."""
+    (a closed month's counts rarely change) and subtracts, also through the catalogue's
+    identities (STROKE_01's count is STROKE_06's denominator once follow-up is complete: June
+    showed the one, the annual report must not hide the other as a complement). The annual
+    report keeps hidden what June hid and shown what June showed with the same denominator."""
     published = two_releases
     shown = {}
     for folder in sorted(published["june"].iterdir()):
@@ -379,13 +381,16 @@ def test_an_earlier_release_gives_no_hidden_count_away(two_releases):
                      **{c: shown[key][c] for c in COUNTS}}
             merged.append(r)
         found, rows = recover(pl.DataFrame(merged, schema=table.schema), published["hierarchy"],
-                              published["regions"], published["cutoff"], identities=False)
+                              published["regions"], published["cutoff"])
+        alone, _ = recover(table, published["hierarchy"], published["regions"],
+                           published["cutoff"])  # the documented zeros of missing rows
         for (key, count), value in found.items():
-            if key not in shown:
+            if key not in shown and (key, count) not in alone:
                 recovered[(key, count)] = (value, table.filter(
                     pl.col("indicator_id") == key[0], pl.col("period") == key[1],
                     pl.col("level") == key[2], pl.col("unit_code") == key[3])["suppression"][0])
     true = [k for k, (v, _) in recovered.items()
             if (published["truth"].get(k[0]) or {}).get(k[1], 0) == v]
     small = [k for k in true if recovered[k][1] == "small"]
-    assert not true, f"{len(true)} hidden counts recovered ({len(small)} of '<5' cells)"
+    assert not true, (f"{len(true)} hidden counts recovered ({len(small)} of '<5' cells): "
+                      f"{[(k, recovered[k]) for k in true][:5]}")

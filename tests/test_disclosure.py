@@ -630,8 +630,9 @@ def test_suppression_leaves_no_hidden_count_determined(registry):
 @given(registries(), st.lists(st.integers(0, 4), min_size=60, max_size=60))
 def test_a_later_release_hides_what_an_earlier_one_hid_and_nothing_it_showed(registry, late):
     """Two releases of the same months: the first from the records that had arrived, the
-    second from all. Where a cell's counts did not change, it is hidden in both or in
-    neither, and the second, bound by the first, still protects every hidden count."""
+    second from all. A cell the first hid stays hidden, whatever its counts now; one it
+    showed stays shown where its denominator did not change; and the second, bound by the
+    first, still protects every hidden count."""
     import duckdb
 
     from pipelines.settings import SQL_DIR
@@ -652,10 +653,12 @@ def test_a_later_release_hides_what_an_earlier_one_hid_and_nothing_it_showed(reg
     keys = ["indicator_id", "period", "level", "unit_code"]
     then = before.join(june.select(*keys, pl.col("suppressed").alias("hidden_then")), on=keys)
     now = results.join(annual.select(*keys, pl.col("suppressed").alias("hidden_now")), on=keys)
-    both = then.join(now, on=[*keys, *COUNTS])  # published twice with the same counts
-    assert both["hidden_then"].to_list() == both["hidden_now"].to_list()
-    # so June's shown counts fill none of the annual table's hidden cells (where they changed,
-    # they are other numbers); and the annual pattern, bound by June's, still protects
+    both = then.join(now, on=keys, suffix="_now")  # published in both releases
+    assert both.filter(pl.col("hidden_then"), ~pl.col("hidden_now")).is_empty()
+    assert both.filter(~pl.col("hidden_then"), pl.col("hidden_now"),
+                       pl.col("denominator") == pl.col("denominator_now")).is_empty()
+    # so June's shown counts fill none of the annual table's hidden cells (where a denominator
+    # changed, it is another number); and the annual pattern, bound by June's, still protects
     k = Knowledge()
     table_rows(annual.with_columns(pl.col(c).cast(pl.String) for c in COUNTS), "table", k)
     truth = {(r["indicator_id"], r["period"], r["level"], r["unit_code"]):
@@ -669,3 +672,58 @@ def test_a_later_release_hides_what_an_earlier_one_hid_and_nothing_it_showed(reg
                    "municipality" if municipal else "hospital", True)
     found.pop("unknowns")
     assert not any(found.values()), found
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(registries(), st.lists(st.integers(0, 4), min_size=60, max_size=60))
+def test_a_count_an_earlier_release_showed_is_not_hidden_in_a_linked_indicator(registry, late):
+    """X_02 counts X_01's records that are not missing (as STROKE_06 counts STROKE_01's
+    once follow-up is complete), and its last month is known only to the second release.
+    Where X_02's hidden denominator equals X_01's denominator less missing, or numerator, as
+    either release shows it, hiding it hides nothing: the attack filled STROKE_06's hidden
+    cells from June's STROKE_01."""
+    import duckdb
+
+    from pipelines.settings import SQL_DIR
+    from reports import releases
+    from reports.suppression import Hierarchy, SmallNumberRule
+
+    hospitals, municipalities, records, municipal = registry
+    records = records * 3  # counts above the small-number range, so complements are chosen
+    hierarchy = Hierarchy({"hospital": hospitals, "municipality": municipalities})
+
+    def both_indicators(chosen, follow_up_complete):
+        followed = [r for r in chosen if r[3] != "m" and follow_up_complete(r[2])]
+        frames = [aggregate(hospitals, municipalities, chosen, municipal)]
+        if followed:
+            frames.append(aggregate(hospitals, municipalities, followed, municipal)
+                          .with_columns(pl.lit("X_02").alias("indicator_id")))
+        return pl.concat(frames)
+
+    last = max(month for *_, month, _ in records)
+    con = duckdb.connect()
+    con.execute((SQL_DIR / "warehouse" / "04_released_cells.sql").read_text(encoding="utf-8"))
+    rule, linked = SmallNumberRule(), [("X_01", "X_02")]
+    before = both_indicators([r for r, days in zip(records, late * 3) if days] or records[:1],
+                             lambda month: month < last)
+    june = rule.suppress(before, hierarchy, linked, releases.earlier(con))
+    releases.record(con, "monthly", before, june)
+    results = both_indicators(records, lambda month: True)
+    annual = rule.suppress(results, hierarchy, linked, releases.earlier(con))
+
+    keys = ["period", "level", "unit_code"]
+
+    def of(frame, indicator, *columns):
+        return frame.filter(pl.col("indicator_id") == indicator).select(*keys, *columns)
+
+    hidden = of(annual.filter(pl.col("suppressed")), "X_02").join(
+        of(results.filter(~rule.applies()), "X_02", "denominator"), on=keys)
+    assert june.height and annual.height
+    for release, counts in ((june, before), (annual, results)):
+        shown = of(release.filter(~pl.col("suppressed")), "X_01").join(
+            of(counts, "X_01", "numerator", (pl.col("denominator") - pl.col("missing"))
+               .alias("present")), on=keys)
+        given_away = hidden.join(shown, on=keys).filter(
+            (pl.col("denominator") == pl.col("numerator"))
+            | (pl.col("denominator") == pl.col("present")))
+        assert given_away.is_empty(), given_away.rows()[:3]
