@@ -49,10 +49,11 @@ numerator of 0 that a published total of 0 states for all of its parts; nor a
 hidden 0 that the missing row of a linked indicator states (no row for a
 denominator of 0).
 
-Releases keep each other's patterns (``reports/releases.py``): where an earlier release
-published a cell with the counts it has now, it stays hidden if it was hidden (``forced``)
-and shown if it was shown (``known``: never chosen as a complement), so two releases of the
-same months cannot be combined; cells whose counts changed get the new data's pattern.
+Releases keep each other's patterns (``reports/releases.py``), so two releases of the same
+months cannot be combined: a cell an earlier release hid stays hidden whatever its counts
+now (``forced``); one it showed with the same denominator stays shown (``known``: never
+chosen as a complement), and so does a count it showed in a linked indicator; other cells
+get the new data's pattern.
 
 Risk-adjusted figures are made with the national proportion of their period
 (adjusted = O/E x it; smoothed is shrunk towards it): where the national cell of
@@ -271,7 +272,8 @@ def complementary_pattern(results: pl.DataFrame, hierarchy: Hierarchy,
 
     ``linked``: pairs of indicators that count the same records (``shared_counts``); their
     groups' patterns are made together (``_family_year``). ``released``: cells earlier
-    releases published; unchanged, they stay hidden or shown as they were."""
+    releases published: hidden ones stay hidden, shown ones with the same denominator
+    stay shown."""
     out_rows: list[int] = []
     out_reason: list[str] = []
     if not results.is_empty():
@@ -443,7 +445,7 @@ class Grid:
     lower: np.ndarray  # what the attacker knows of a hidden denominator
     upper: np.ndarray
     forced: np.ndarray  # hidden because a linked group hides the cell (a '..': at least 5)
-    known: np.ndarray  # shown by an earlier release with these counts: never hidden
+    known: np.ndarray  # shown by an earlier release (same denominator): never hidden
 
     @property
     def n_units(self) -> int:
