@@ -74,16 +74,9 @@ def relations(rows: dict, hierarchy: dict, regions: list[str]) -> list[tuple]:
     return found
 
 
-def recover(published: pl.DataFrame, hierarchy: dict, regions: list[str], cutoff: dt.date,
-            identities: bool = True) -> tuple[dict, dict]:
-    """Hidden counts worked out by plain arithmetic: {(cell, count): value}, and the rows."""
-    rows = {(r["indicator_id"], r["period"], r["level"], str(r["unit_code"])): r
-            for r in published.iter_rows(named=True)}
-    known = {(key, c): int(r[c]) for key, r in rows.items() if r["suppression"] is None
-             for c in COUNTS if r[c] is not None}
-    hidden = {key for key, r in rows.items() if r["suppression"] is not None}
-    found = relations(rows, hierarchy, regions)
-    # a cell without a row is 0, unless it lies under a '<5' (left out, so 0..4)
+def left_out(rows: dict, found: list[tuple]) -> set:
+    """Cells without a row that lie under a '<5' total (or under one left out): the report
+    leaves them out, so the attacker knows them only as 0..4."""
     under: set = set()
     grown = True
     while grown:
@@ -93,6 +86,19 @@ def recover(published: pl.DataFrame, hierarchy: dict, regions: list[str], cutoff
                 fresh = [c for c in children if c not in rows and c not in under]
                 under.update(fresh)
                 grown |= bool(fresh)
+    return under
+
+
+def recover(published: pl.DataFrame, hierarchy: dict, regions: list[str], cutoff: dt.date,
+            identities: bool = True) -> tuple[dict, dict]:
+    """Hidden counts worked out by plain arithmetic: {(cell, count): value}, and the rows."""
+    rows = {(r["indicator_id"], r["period"], r["level"], str(r["unit_code"])): r
+            for r in published.iter_rows(named=True)}
+    known = {(key, c): int(r[c]) for key, r in rows.items() if r["suppression"] is None
+             for c in COUNTS if r[c] is not None}
+    hidden = {key for key, r in rows.items() if r["suppression"] is not None}
+    found = relations(rows, hierarchy, regions)
+    under = left_out(rows, found)  # a cell without a row is 0, unless under a '<5'
 
     def value(key, count):
         if (key, count) in known:
@@ -211,15 +217,7 @@ def determined(published: pl.DataFrame, hierarchy: dict, regions: list[str],
     rows = {(r["indicator_id"], r["period"], r["level"], str(r["unit_code"])): r
             for r in published.iter_rows(named=True)}
     found = relations(rows, hierarchy, regions)
-    under: set = set()
-    grown = True
-    while grown:
-        grown = False
-        for parent, children in found:
-            if parent in under or (parent in rows and rows[parent]["suppression"] == "small"):
-                fresh = [c for c in children if c not in rows and c not in under]
-                under.update(fresh)
-                grown |= bool(fresh)
+    under = left_out(rows, found)
     unknown = {(key, c) for key in under | {k for k, r in rows.items() if r["suppression"]}
                for c in ("denominator", "numerator", "missing")}
 
