@@ -47,7 +47,10 @@ denominator once follow-up is complete: ``shared_counts``) hide each other's
 cells where their counts agree. Not protected, as no suppression could: a
 numerator of 0 that a published total of 0 states for all of its parts; nor a
 hidden 0 that the missing row of a linked indicator states (no row for a
-denominator of 0).
+denominator of 0). Where a linked pair's counts agree in some periods only
+(follow-up complete), the partner publishes the sum of the agreeing months; so in a unit's
+year relation, the cells whose counts differ (the other months and the year) never have a
+single one hidden (``_untied_alone``).
 
 Releases keep each other's patterns (``reports/releases.py``), so two releases of the same
 months cannot be combined: a cell an earlier release hid stays hidden whatever its counts
@@ -344,37 +347,74 @@ def _family_year(year: pl.DataFrame, groups: list[list[str]], links: set[tuple[i
         shown_before.append(mine)
     patterns: list[list] = [[] for _ in parts]
     hidden: list[set[Cell]] = [set() for _ in parts]
-    again = set(range(len(parts)))
-    while again:  # only the groups given new cells are made again
-        for i in sorted(again):
-            group, rows = parts[i]
-            if rows.is_empty():  # none of the group's indicators has this year
-                continue
-            patterns[i] = list(_year_pattern(rows, group, hierarchy, rule, forced[i],
-                                             known[i]))
-            keys = dict(zip(rows["_row"], zip(rows["period"], rows["level"], rows["unit_code"])))
-            hidden[i] = {keys[r] for row_ids, _ in patterns[i] for r in row_ids}
-        again = set()
-        for i, j in itertools.permutations(range(len(parts)), 2):
-            if (min(i, j), max(i, j)) not in links:
-                continue
-            for cell in hidden[j] - small[j] - known[j]:
-                # a count of j that i shows again, or that an earlier release showed in i:
-                # hidden in j, it would hide nothing (the attack filled STROKE_06's cells
-                # from June's STROKE_01), so j shows it
-                mine = counts[j][cell]
-                if (mine & shown_before[i].get(cell, set())
-                        or cell in known[i] and mine & counts[i].get(cell, set())):
-                    known[j].add(cell)
-                    forced[j].discard(cell)
-                    again.add(j)
-            for cell in hidden[j] - hidden[i] - forced[i] - known[i]:  # i shows it: no better
-                public = shown_before[i].get(cell, set()) | shown_before[j].get(cell, set())
-                if counts[i].get(cell, set()) & counts[j][cell] - public:
-                    forced[i].add(cell)
-                    again.add(i)
+
+    def settle(again: set[int]) -> None:
+        while again:  # only the groups given new cells are made again
+            for i in sorted(again):
+                group, rows = parts[i]
+                if rows.is_empty():  # none of the group's indicators has this year
+                    continue
+                patterns[i] = list(_year_pattern(rows, group, hierarchy, rule, forced[i],
+                                                 known[i]))
+                keys = dict(zip(rows["_row"],
+                                zip(rows["period"], rows["level"], rows["unit_code"])))
+                hidden[i] = {keys[r] for row_ids, _ in patterns[i] for r in row_ids}
+            again = set()
+            for i, j in itertools.permutations(range(len(parts)), 2):
+                if (min(i, j), max(i, j)) not in links:
+                    continue
+                for cell in hidden[j] - small[j] - known[j]:
+                    # a count of j that i shows again, or that an earlier release showed in i:
+                    # hidden in j, it would hide nothing (the attack filled STROKE_06's cells
+                    # from June's STROKE_01), so j shows it
+                    mine = counts[j][cell]
+                    if (mine & shown_before[i].get(cell, set())
+                            or cell in known[i] and mine & counts[i].get(cell, set())):
+                        known[j].add(cell)
+                        forced[j].discard(cell)
+                        again.add(j)
+                for cell in hidden[j] - hidden[i] - forced[i] - known[i]:  # i shows it: no better
+                    public = shown_before[i].get(cell, set()) | shown_before[j].get(cell, set())
+                    if counts[i].get(cell, set()) & counts[j][cell] - public:
+                        forced[i].add(cell)
+                        again.add(i)
+
+    settle(set(range(len(parts))))
+    for _ in range(40):
+        extra = _untied_alone(parts, links, hidden, counts, known)
+        if not extra:
+            break
+        for i, cell in extra:
+            forced[i].add(cell)
+        settle({i for i, _ in extra})
     for pattern in patterns:
         yield from pattern
+
+
+def _untied_alone(parts, links, hidden, counts, known) -> list:
+    """(group, cell) to hide as well where a unit's year relation in a linked group has one
+    hidden cell among those whose counts differ from the partner's (months whose follow-up
+    is not complete, and the year): the partner publishes the sum of the others."""
+    extra = set()
+    for i, j in itertools.permutations(range(len(parts)), 2):
+        if (min(i, j), max(i, j)) not in links or parts[j][1].is_empty():
+            continue
+        by_unit: dict = {}
+        for cell in counts[j]:
+            by_unit.setdefault(cell[1:], []).append(cell)
+        for unit, cells in by_unit.items():
+            tied = [c for c in cells if counts[j][c] & counts[i].get(c, set())]
+            untied = [c for c in cells if c not in tied]
+            if not tied or not untied:
+                continue
+            alone = [c for c in untied if c in hidden[j]]
+            if len(alone) != 1:
+                continue
+            shown = sorted((c for c in untied if c not in hidden[j] and c not in known[j]),
+                           key=lambda c: (min(counts[j][c]), c))
+            if shown:
+                extra.add((j, shown[0]))
+    return sorted(extra)
 
 
 def _cells(rows: pl.DataFrame) -> set[Cell]:

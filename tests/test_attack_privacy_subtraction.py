@@ -283,12 +283,12 @@ def test_the_whole_linear_system_fixes_only_true_values(published):
     assert found  # the documented zeros of missing rows at least
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "open finding (session 12): each linked indicator's pattern is protected against its own "
-    "relations, not against sums the partner publishes; e.g. DHRD_05 2025-11 national '<5' = "
-    "its year - its shown months - (February + July, which DHRD_01's year and shown months "
-    "give through DHRD_05 = DHRD_01's numerator once 60 days have passed) - 0 = 2; "
-    "STROKE_06 2025-12 national = 1 likewise (with bounds, 71 nonzero counts in all)"))
+# attack finding, fixed: each linked indicator's pattern was protected against its own relations,
+# not against sums its partner publishes: DHRD_05 2025-11 national '<5' = its year - its shown
+# months - (February + July, which DHRD_01's year and shown months give, DHRD_05 being
+# DHRD_01's numerator once 60 days have passed) - 0 = 2; STROKE_06 2025-12 national = 1 likewise.
+# Now a unit's year relation never has a single hidden cell among those whose counts differ
+# from the partner's (reports/suppression.py _untied_alone).
 def test_no_nonzero_count_follows_from_the_whole_linear_system(published):
     nonzero = {k: v for k, v in linear_disclosures(published).items() if v != 0}
     assert not nonzero, f"{len(nonzero)} nonzero hidden counts fixed: {sorted(nonzero)[:3]}"
