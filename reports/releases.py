@@ -23,6 +23,13 @@ COUNTS = ["denominator", "numerator", "missing"]
 HIDDEN, SHOWN = "hidden", "shown"
 
 
+def cell_counts() -> pl.Expr:
+    """A cell's counts as one list: its denominator, numerator and denominator less missing
+    (a null where the indicator has none); what two releases or two linked indicators
+    compare."""
+    return pl.concat_list("denominator", "numerator", pl.col("denominator") - pl.col("missing"))
+
+
 def earlier(con) -> pl.DataFrame:
     """Every cell some release published, with the counts it had then, and whether some
     release hid it with those counts."""
@@ -43,10 +50,9 @@ def with_release_state(frame: pl.DataFrame, released: pl.DataFrame | None) -> pl
         pl.lit(HIDDEN).alias("_hidden"))
     shown = released.filter(~pl.col("hidden"))
     same = shown.select(*KEYS, "denominator").unique().with_columns(pl.lit(SHOWN).alias("_shown"))
-    counts = (shown.select(*KEYS, pl.concat_list(
-        "denominator", "numerator", pl.col("denominator") - pl.col("missing")).alias("_v"))
-        .explode("_v").drop_nulls("_v").group_by(KEYS)
-        .agg(pl.col("_v").unique().cast(pl.Int64).alias("_shown_counts")))
+    counts = (shown.select(*KEYS, cell_counts().alias("_v"))
+              .explode("_v").drop_nulls("_v").group_by(KEYS)
+              .agg(pl.col("_v").unique().cast(pl.Int64).alias("_shown_counts")))
     return (frame.with_row_index("_at")
             .join(hidden, on=KEYS, how="left", nulls_equal=True)
             .join(same, on=[*KEYS, "denominator"], how="left", nulls_equal=True)

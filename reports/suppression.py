@@ -81,7 +81,7 @@ from scipy.optimize import linprog
 
 from reports.releases import HIDDEN as HIDDEN_BEFORE
 from reports.releases import SHOWN as SHOWN_BEFORE
-from reports.releases import with_release_state
+from reports.releases import cell_counts, with_release_state
 
 log = logging.getLogger("kvalitet.reports")
 
@@ -323,28 +323,14 @@ def _family_year(year: pl.DataFrame, groups: list[list[str]], links: set[tuple[i
     none where STROKE_02's numerator is 0): its missing row states the 0. Stand-in rows of
     '<5' were tried; on the sample they left DHRD_05 publishable at national level only."""
     parts = [(group, year.filter(pl.col("indicator_id").is_in(group))) for group in groups]
-    counts: list[dict[Cell, set[int]]] = []
-    for _, rows in parts:
-        mine: dict[Cell, set[int]] = {}
-        for period, level, unit, *values in rows.select(  # and the denominator less missing
-                "period", "level", "unit_code", "denominator", "numerator",
-                (pl.col("denominator") - pl.col("missing")).alias("_present")).iter_rows():
-            mine.setdefault((period, level, unit), set()).update(v for v in values
-                                                                 if v is not None)
-        counts.append(mine)
+    counts = [_by_cell(rows, cell_counts()) for _, rows in parts]
     forced: list[set[Cell]] = [_cells(rows.filter(pl.col("_released") == HIDDEN_BEFORE))
                                for _, rows in parts]
     known = [_cells(rows.filter(pl.col("_released") == SHOWN_BEFORE))
              - _cells(rows.filter(pl.col("_released").ne_missing(SHOWN_BEFORE)))
              for _, rows in parts]  # every indicator of the group shown, unchanged
     small = [_cells(rows.filter(rule.applies())) for _, rows in parts]
-    shown_before: list[dict[Cell, set[int]]] = []  # counts an earlier release showed
-    for _, rows in parts:
-        mine = {}
-        for period, level, unit, values in rows.select(
-                "period", "level", "unit_code", "_shown_counts").drop_nulls().iter_rows():
-            mine.setdefault((period, level, unit), set()).update(values)
-        shown_before.append(mine)
+    shown_before = [_by_cell(rows, pl.col("_shown_counts")) for _, rows in parts]
     patterns: list[list] = [[] for _ in parts]
     hidden: list[set[Cell]] = [set() for _ in parts]
 
@@ -380,15 +366,22 @@ def _family_year(year: pl.DataFrame, groups: list[list[str]], links: set[tuple[i
                         again.add(i)
 
     settle(set(range(len(parts))))
-    for _ in range(40):
+    for _ in range(UNTIED_ROUNDS):
         extra = _untied_alone(parts, links, hidden, counts, known)
         if not extra:
             break
         for i, cell in extra:
             forced[i].add(cell)
         settle({i for i, _ in extra})
+    else:
+        log.warning("complementary suppression: %s %s: a year relation still has a single "
+                    "hidden cell apart from its linked partner", ",".join(
+                        i for group, _ in parts for i in group), year["_year"][0])
     for pattern in patterns:
         yield from pattern
+
+
+UNTIED_ROUNDS = 40  # cells added beside a lone hidden one before giving up (a warning)
 
 
 def _untied_alone(parts, links, hidden, counts, known) -> list:
@@ -403,7 +396,7 @@ def _untied_alone(parts, links, hidden, counts, known) -> list:
         for cell in counts[j]:
             by_unit.setdefault(cell[1:], []).append(cell)
         for unit, cells in by_unit.items():
-            tied = [c for c in cells if counts[j][c] & counts[i].get(c, set())]
+            tied = {c for c in cells if counts[j][c] & counts[i].get(c, set())}
             untied = [c for c in cells if c not in tied]
             if not tied or not untied:
                 continue
@@ -415,6 +408,17 @@ def _untied_alone(parts, links, hidden, counts, known) -> list:
             if shown:
                 extra.add((j, shown[0]))
     return sorted(extra)
+
+
+def _by_cell(rows: pl.DataFrame, values: pl.Expr) -> dict[Cell, set[int]]:
+    """Each cell's counts (a list per row, the group's indicators pooled), nulls left out."""
+    out: dict[Cell, set[int]] = {}
+    for period, level, unit, found in rows.select(
+            "period", "level", "unit_code", values.alias("_v")).iter_rows():
+        if found is not None:  # null: no earlier release showed the cell
+            out.setdefault((period, level, unit), set()).update(v for v in found
+                                                                if v is not None)
+    return out
 
 
 def _cells(rows: pl.DataFrame) -> set[Cell]:

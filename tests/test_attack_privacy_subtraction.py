@@ -219,7 +219,7 @@ def determined(published: pl.DataFrame, hierarchy: dict, regions: list[str],
     found = relations(rows, hierarchy, regions)
     under = left_out(rows, found)
     unknown = {(key, c) for key in under | {k for k, r in rows.items() if r["suppression"]}
-               for c in ("denominator", "numerator", "missing")}
+               for c in COUNTS}
 
     def terms_to_row(terms):
         row, rhs = {}, Fraction(0)

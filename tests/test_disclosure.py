@@ -626,6 +626,17 @@ def test_suppression_leaves_no_hidden_count_determined(registry):
         1, 4).any()
 
 
+def empty_ledger():
+    """An in-memory database with the warehouse's empty ``released_cells``."""
+    import duckdb
+
+    from pipelines.settings import SQL_DIR
+
+    con = duckdb.connect()
+    con.execute((SQL_DIR / "warehouse" / "04_released_cells.sql").read_text(encoding="utf-8"))
+    return con
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(registries(), st.lists(st.integers(0, 4), min_size=60, max_size=60))
 def test_a_later_release_hides_what_an_earlier_one_hid_and_nothing_it_showed(registry, late):
@@ -633,17 +644,13 @@ def test_a_later_release_hides_what_an_earlier_one_hid_and_nothing_it_showed(reg
     second from all. A cell the first hid stays hidden, whatever its counts now; one it
     showed stays shown where its denominator did not change; and the second, bound by the
     first, still protects every hidden count."""
-    import duckdb
-
-    from pipelines.settings import SQL_DIR
     from reports import releases
     from reports.suppression import Hierarchy, SmallNumberRule
 
     hospitals, municipalities, records, municipal = registry
     hierarchy = Hierarchy({"hospital": hospitals, "municipality": municipalities})
     first = [r for r, days in zip(records, late) if days] or records[:1]  # 1 in 5 arrives late
-    con = duckdb.connect()
-    con.execute((SQL_DIR / "warehouse" / "04_released_cells.sql").read_text(encoding="utf-8"))
+    con = empty_ledger()
     before = aggregate(hospitals, municipalities, first, municipal)
     june = SmallNumberRule().suppress(before, hierarchy, released=releases.earlier(con))
     assert releases.record(con, "monthly", before, june) == june.height
@@ -682,9 +689,6 @@ def test_a_count_an_earlier_release_showed_is_not_hidden_in_a_linked_indicator(r
     Where X_02's hidden denominator equals X_01's denominator less missing, or numerator, as
     either release shows it, hiding it hides nothing: the attack filled STROKE_06's hidden
     cells from June's STROKE_01."""
-    import duckdb
-
-    from pipelines.settings import SQL_DIR
     from reports import releases
     from reports.suppression import Hierarchy, SmallNumberRule
 
@@ -701,8 +705,7 @@ def test_a_count_an_earlier_release_showed_is_not_hidden_in_a_linked_indicator(r
         return pl.concat(frames)
 
     last = max(month for *_, month, _ in records)
-    con = duckdb.connect()
-    con.execute((SQL_DIR / "warehouse" / "04_released_cells.sql").read_text(encoding="utf-8"))
+    con = empty_ledger()
     rule, linked = SmallNumberRule(), [("X_01", "X_02")]
     before = both_indicators([r for r, days in zip(records, late * 3) if days] or records[:1],
                              lambda month: month < last)
